@@ -1,0 +1,113 @@
+"""One checkpoint format: atomic save, exact resume, safe load.
+
+A checkpoint is a ``torch.save``d dict of tensors and plain values only (loadable with
+``weights_only=True``; we never unpickle code)::
+
+    {"format": "alexnet-checkpoint", "version": 1,
+     "model_config": ModelConfig.to_dict(),  "model": state_dict,
+     "classes": [class names] or None,       "data": {"mean", "std", "resize", "crop", ...} or None,
+     "optimizer": ..., "scheduler": ..., "epoch": int, "step": int, "rng": {...}, "train_config": {...},
+     "metrics": {...}}
+
+Only ``format``, ``version``, ``model_config`` and ``model`` are required; the trainer fills the rest.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import CheckpointError
+from .model import ModelConfig, model_from_config
+from .utils import atomic_output
+
+FORMAT = "alexnet-checkpoint"
+VERSION = 1
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` (must contain model_config and model) atomically; returns the path."""
+    for key in ("model_config", "model"):
+        if key not in payload:
+            raise ValueError(f"checkpoint payload lacks {key!r}")
+    data = {"format": FORMAT, "version": VERSION, **payload}
+    with atomic_output(path) as tmp:
+        torch.save(data, tmp)
+    return Path(path)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint safely (``weights_only=True``); one-line CheckpointError for any bad file."""
+    path = Path(path)
+    if path.is_dir():
+        for name in ("best.pt", "last.pt"):
+            if (path / name).is_file():
+                path = path / name
+                break
+        else:
+            raise CheckpointError(f"{path}: a directory without best.pt or last.pt (expected a checkpoint file "
+                                  "or a run folder)")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: empty file (0 bytes), not a checkpoint")
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(f"{path}: refused to load: the file contains Python objects other than tensors and "
+                              f"plain values (weights_only=True). Only load pickles you trust. Detail: "
+                              f"{str(e).splitlines()[0][:200]}") from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError) as e:
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (truncated or corrupt?): "
+                              f"{str(e).splitlines()[0][:200]}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        hint = ""
+        if isinstance(data, dict) and any(k.startswith(("features.", "classifier.")) for k in data):
+            hint = " It looks like a torchvision state_dict: use `alexnet convert torchvision` / alexnet.interop."
+        raise CheckpointError(f"{path}: not an alexnet checkpoint (no 'format': '{FORMAT}' entry).{hint}")
+    if data.get("version", 0) > VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {data['version']} is newer than this alexnet "
+                              f"({VERSION}); upgrade the package")
+    return data
+
+
+def model_from_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike = "checkpoint",
+                          expect_arch: str | None = None) -> torch.nn.Module:
+    """Build the checkpoint's network and load its weights (strict)."""
+    try:
+        cfg = ModelConfig.from_dict(ckpt["model_config"])
+    except (TypeError, KeyError) as e:
+        raise CheckpointError(f"{path}: bad model_config: {e}") from None
+    if expect_arch is not None and cfg.arch != expect_arch:
+        raise CheckpointError(f"{path}: checkpoint is for architecture {cfg.arch!r}, not {expect_arch!r}")
+    model = model_from_config(cfg)
+    load_state_dict_checked(model, ckpt["model"], path)
+    return model
+
+
+def load_state_dict_checked(model: torch.nn.Module, state: dict, path: str | os.PathLike = "checkpoint") -> None:
+    """``load_state_dict(strict=True)`` with a one-line message naming the first wrong tensor."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    arch = getattr(getattr(model, "config", None), "arch", type(model).__name__)
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: weights do not fit architecture {arch!r}: missing {missing[:3]}, "
+                              f"unexpected {unexpected[:3]}")
+    for k, v in own.items():
+        if tuple(state[k].shape) != tuple(v.shape):
+            raise CheckpointError(f"{path}: tensor {k!r} has shape {tuple(state[k].shape)}, architecture {arch!r} "
+                                  f"expects {tuple(v.shape)}")
+    model.load_state_dict(state, strict=True)
+
+
+def load_model(path: str | os.PathLike, expect_arch: str | None = None,
+               map_location: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
+    """(model in eval mode, checkpoint dict) from a checkpoint file or run folder."""
+    ckpt = load_checkpoint(path, map_location)
+    model = model_from_checkpoint(ckpt, path, expect_arch)
+    model.eval()
+    return model, ckpt

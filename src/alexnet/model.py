@@ -1,0 +1,389 @@
+"""The AlexNet family.  ``PaperAlexNet`` reads like the paper's section 3.5 / Figure 2.
+
+Architectures (``build_model(arch, ...)``):
+
+``paper``          the ILSVRC network: two towers, LRN, overlapping pooling, dropout on fc6/fc7 outputs.
+``paper-1tower``   the same layers without grouping (one GPU holding every kernel).
+``owt``            torchvision's "one weird trick" AlexNet (64-192-384-256-256, no LRN), same state_dict keys.
+``cifar``          Krizhevsky's four-layer cuda-convnet CIFAR-10 net (``layers-18pct``), used for Figure 1.
+
+The 224 vs 227 trap: the paper says 224x224 inputs, but conv1 (11x11, stride 4, no padding) only gives the
+paper's 55x55 maps for 227 inputs ((227 - 11) / 4 + 1 = 55).  We keep the paper's 224 crops and pad conv1 by 2
+(floor((224 + 4 - 11) / 4) + 1 = 55), as torchvision does; ``input_size=227`` selects Caffe's layout
+(227 crops, conv1 unpadded).  Both give 55-27-13-13-13 maps and 6x6x256 into fc6, and identical parameter
+counts.  Other input sizes keep every kernel and stride and size fc6 from the resulting conv5 map
+(e.g. 128 px -> 3x3x256 into fc6): that is our "scaled" paper network for small images.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from .errors import ConfigError
+from .init import INITS, initialize
+from .layers import LRN_ALPHA, LRN_BETA, LRN_K, LRN_SIZE, LocalResponseNorm, SpatialResponseNorm
+
+ARCHS = ("paper", "paper-1tower", "owt", "cifar")
+ACTIVATIONS = ("relu", "tanh")
+
+# The paper's layer table (section 3.5): kernels per conv layer, and units per fully connected layer.
+PAPER_CHANNELS = (96, 256, 384, 384, 256)
+PAPER_FC = 4096
+# Layers whose input the two towers share (the GPUs communicate only here).
+CROSS_TOWER = ("conv3", "fc6", "fc7", "fc8")
+PAPER_DROPOUT = 0.5
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything that defines a network: each paper technique is a switch."""
+
+    arch: str = "paper"
+    num_classes: int = 1000
+    input_size: int = 224
+    in_channels: int = 3
+    activation: str = "relu"           # section 3.1: relu | tanh
+    lrn: bool = True                   # section 3.3
+    lrn_convention: str = "paper"      # "paper": k + alpha*sum; "caffe": k + alpha/n*sum, over both towers
+    lrn_k: float = LRN_K
+    overlap_pool: bool = True          # section 3.4: 3x3/2 (True) or 2x2/2 (False)
+    dropout: float = PAPER_DROPOUT     # section 4.2: on fc6 and fc7 outputs
+    towers: int = 2                    # section 3.2
+    channels: tuple = PAPER_CHANNELS   # conv1..conv5 kernels
+    fc_size: int = PAPER_FC            # fc6 and fc7 units
+    init: str = "paper"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["channels"] = list(self.channels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"model config: unknown field(s) {sorted(unknown)}; expected some of {sorted(known)}")
+        d = dict(d)
+        if "channels" in d:
+            d["channels"] = tuple(d["channels"])
+        return cls(**d)
+
+
+def _activation(name: str) -> nn.Module:
+    return nn.ReLU(inplace=True) if name == "relu" else nn.Tanh()
+
+
+def _pool(overlap: bool, ceil_mode: bool = False) -> nn.MaxPool2d:
+    # Overlapping pooling: z=3, s=2; the non-overlapping control: z=s=2.
+    return nn.MaxPool2d(3, 2, ceil_mode=ceil_mode) if overlap else nn.MaxPool2d(2, 2, ceil_mode=ceil_mode)
+
+
+def _conv_out(size: int, kernel: int, stride: int = 1, pad: int = 0) -> int:
+    return (size + 2 * pad - kernel) // stride + 1
+
+
+def _pool_out(size: int, overlap: bool, ceil_mode: bool = False) -> int:
+    k = 3 if overlap else 2
+    if ceil_mode:
+        return math.ceil((size - k) / 2) + 1
+    return (size - k) // 2 + 1
+
+
+class _Named(nn.Module):
+    """Models that expose the literature's layer names (conv1..conv5, fc6..fc8)."""
+
+    layer_names: tuple = ()
+    config: ModelConfig
+
+    def layer(self, name: str) -> nn.Module:
+        modules = dict(self.named_modules())
+        if name not in modules:
+            raise ConfigError(f"no layer {name!r} in {self.config.arch}; layers: {', '.join(self.layer_names)}")
+        return modules[name]
+
+
+class PaperAlexNet(_Named):
+    """The paper's network (section 3.5), with towers=2 (``paper``) or towers=1 (``paper-1tower``).
+
+    Channel c of conv1's 96 output maps belongs to tower c // 48: conv2, conv4, conv5 are grouped
+    convolutions (each tower sees only its own maps), conv3 and the FC layers see both towers.
+    """
+
+    layer_names = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.config = cfg
+        c1, c2, c3, c4, c5 = cfg.channels
+        t = cfg.towers
+        for name, c in zip(("conv1", "conv2", "conv3", "conv4", "conv5"), cfg.channels):
+            if c % t:
+                raise ConfigError(f"{name} has {c} kernels, not divisible by towers={t}")
+        # 224 input: pad conv1 by 2 so that its maps are 55x55 as in Figure 2; 227 (Caffe): no padding.
+        pad1 = 0 if cfg.input_size == 227 else 2
+        lrn_groups = t if cfg.lrn_convention == "paper" else 1
+
+        def lrn():
+            return LocalResponseNorm(LRN_SIZE, LRN_ALPHA, LRN_BETA, cfg.lrn_k, cfg.lrn_convention, lrn_groups)
+
+        s = cfg.input_size
+        self.conv1 = nn.Conv2d(cfg.in_channels, c1, 11, stride=4, padding=pad1)   # 96 x 55 x 55
+        self.relu1 = _activation(cfg.activation)
+        self.norm1 = lrn() if cfg.lrn else nn.Identity()
+        self.pool1 = _pool(cfg.overlap_pool)                                      # 96 x 27 x 27
+        s = _pool_out(_conv_out(s, 11, 4, pad1), cfg.overlap_pool)
+        self.conv2 = nn.Conv2d(c1, c2, 5, padding=2, groups=t)                    # 256 x 27 x 27
+        self.relu2 = _activation(cfg.activation)
+        self.norm2 = lrn() if cfg.lrn else nn.Identity()
+        self.pool2 = _pool(cfg.overlap_pool)                                      # 256 x 13 x 13
+        s = _pool_out(s, cfg.overlap_pool)
+        self.conv3 = nn.Conv2d(c2, c3, 3, padding=1)                              # 384 x 13 x 13 (both towers)
+        self.relu3 = _activation(cfg.activation)
+        self.conv4 = nn.Conv2d(c3, c4, 3, padding=1, groups=t)                    # 384 x 13 x 13
+        self.relu4 = _activation(cfg.activation)
+        self.conv5 = nn.Conv2d(c4, c5, 3, padding=1, groups=t)                    # 256 x 13 x 13
+        self.relu5 = _activation(cfg.activation)
+        self.pool5 = _pool(cfg.overlap_pool)                                      # 256 x 6 x 6
+        s = _pool_out(s, cfg.overlap_pool)
+        if s < 1:
+            raise ConfigError(f"input_size={cfg.input_size} is too small for the paper network "
+                              "(conv5's pooled map would be empty); use at least 63")
+        self.feature_size = s
+        self.flatten = nn.Flatten()
+        self.fc6 = nn.Linear(c5 * s * s, cfg.fc_size)                             # 4096 (both towers)
+        self.relu6 = _activation(cfg.activation)
+        self.drop6 = nn.Dropout(cfg.dropout)   # on fc6's output, as the paper (torchvision: on its input)
+        self.fc7 = nn.Linear(cfg.fc_size, cfg.fc_size)                            # 4096
+        self.relu7 = _activation(cfg.activation)
+        self.drop7 = nn.Dropout(cfg.dropout)
+        self.fc8 = nn.Linear(cfg.fc_size, cfg.num_classes)                        # 1000-way softmax (logits)
+        initialize(self, cfg.init, activation=cfg.activation)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool1(self.norm1(self.relu1(self.conv1(x))))
+        x = self.pool2(self.norm2(self.relu2(self.conv2(x))))
+        x = self.relu3(self.conv3(x))
+        x = self.relu4(self.conv4(x))
+        return self.pool5(self.relu5(self.conv5(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.flatten(self.forward_features(x))
+        x = self.drop6(self.relu6(self.fc6(x)))
+        x = self.drop7(self.relu7(self.fc7(x)))
+        return self.fc8(x)
+
+
+class _OwtFeatures(nn.Sequential):
+    pass
+
+
+class OwtAlexNet(_Named):
+    """torchvision's AlexNet ("One weird trick", Krizhevsky 2014): identical module tree and state_dict keys
+    (``features.0`` ... ``classifier.6``), so torchvision checkpoints load with ``strict=True``.
+    The literature names are aliases: ``dict(model.named_modules())["conv3"] is model.features[6]``.
+    """
+
+    layer_names = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
+    _aliases = {"conv1": "features.0", "conv2": "features.3", "conv3": "features.6", "conv4": "features.8",
+                "conv5": "features.10", "fc6": "classifier.1", "fc7": "classifier.4", "fc8": "classifier.6",
+                "relu1": "features.1", "pool1": "features.2", "relu2": "features.4", "pool2": "features.5",
+                "relu3": "features.7", "relu4": "features.9", "relu5": "features.11", "pool5": "features.12",
+                "drop6": "classifier.0", "relu6": "classifier.2", "drop7": "classifier.3",
+                "relu7": "classifier.5"}
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.config = cfg
+        act = cfg.activation
+        self.features = nn.Sequential(
+            nn.Conv2d(cfg.in_channels, 64, kernel_size=11, stride=4, padding=2), _activation(act),
+            _pool(cfg.overlap_pool),
+            nn.Conv2d(64, 192, kernel_size=5, padding=2), _activation(act), _pool(cfg.overlap_pool),
+            nn.Conv2d(192, 384, kernel_size=3, padding=1), _activation(act),
+            nn.Conv2d(384, 256, kernel_size=3, padding=1), _activation(act),
+            nn.Conv2d(256, 256, kernel_size=3, padding=1), _activation(act), _pool(cfg.overlap_pool),
+        )
+        self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
+        self.classifier = nn.Sequential(
+            nn.Dropout(p=cfg.dropout), nn.Linear(256 * 6 * 6, 4096), _activation(act),
+            nn.Dropout(p=cfg.dropout), nn.Linear(4096, 4096), _activation(act),
+            nn.Linear(4096, cfg.num_classes),
+        )
+        initialize(self, cfg.init, activation=act)
+
+    def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True) -> Iterator:
+        yield from super().named_modules(memo, prefix, remove_duplicate)
+        if prefix == "" and memo is None:
+            base = dict(super().named_modules())
+            for alias, path in self._aliases.items():
+                yield alias, base[path]
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.avgpool(self.features(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.forward_features(x), 1))
+
+
+class CifarNet(_Named):
+    """Krizhevsky's four-layer CIFAR-10 network (cuda-convnet ``layers-18pct``), the net of Figure 1.
+
+    conv1 5x5x32 -> max-pool 3/2 -> rnorm1 -> conv2 5x5x32 -> rnorm2 -> avg-pool 3/2 -> conv3 5x5x64 ->
+    avg-pool 3/2 -> fc10.  cuda-convnet pools with ceil rounding (32 -> 16 -> 8 -> 4).  Its response
+    normalisation (``rnorm``) is over 3x3 neighbourhoods within a map (scale 5e-5 / 9, power 0.75); with
+    ``lrn=False`` these layers are identities.  ``init="paper"`` uses the cfg's stds (1e-4 for conv1,
+    1e-2 elsewhere) and zero biases.
+    """
+
+    layer_names = ("conv1", "conv2", "conv3", "fc10")
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.config = cfg
+        act = cfg.activation
+        ov = cfg.overlap_pool
+        s = cfg.input_size
+        self.conv1 = nn.Conv2d(cfg.in_channels, 32, 5, padding=2)
+        self.relu1 = _activation(act)
+        self.pool1 = _pool(ov, ceil_mode=True)
+        self.norm1 = SpatialResponseNorm() if cfg.lrn else nn.Identity()
+        s = _pool_out(s, ov, True)
+        self.conv2 = nn.Conv2d(32, 32, 5, padding=2)
+        self.relu2 = _activation(act)
+        self.norm2 = SpatialResponseNorm() if cfg.lrn else nn.Identity()
+        self.pool2 = (nn.AvgPool2d(3, 2, ceil_mode=True) if ov else nn.AvgPool2d(2, 2, ceil_mode=True))
+        s = _pool_out(s, ov, True)
+        self.conv3 = nn.Conv2d(32, 64, 5, padding=2)
+        self.relu3 = _activation(act)
+        self.pool3 = (nn.AvgPool2d(3, 2, ceil_mode=True) if ov else nn.AvgPool2d(2, 2, ceil_mode=True))
+        s = _pool_out(s, ov, True)
+        if s < 1:
+            raise ConfigError(f"input_size={cfg.input_size} is too small for the cifar network; use at least 8")
+        self.feature_size = s
+        self.flatten = nn.Flatten()
+        self.drop = nn.Dropout(cfg.dropout)
+        self.fc10 = nn.Linear(64 * s * s, cfg.num_classes)
+        if cfg.init == "paper":
+            initialize(self, "paper", activation=act, bias_one=(),
+                       weight_std={"conv1": 1e-4, "conv2": 1e-2, "conv3": 1e-2, "fc10": 1e-2})
+        else:
+            initialize(self, cfg.init, activation=act, bias_one=())
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.norm1(self.pool1(self.relu1(self.conv1(x))))
+        x = self.pool2(self.norm2(self.relu2(self.conv2(x))))
+        return self.pool3(self.relu3(self.conv3(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc10(self.drop(self.flatten(self.forward_features(x))))
+
+
+# Defaults that differ per architecture; anything else comes from ModelConfig's defaults.
+_ARCH_DEFAULTS = {
+    "paper": dict(towers=2),
+    "paper-1tower": dict(towers=1),
+    "owt": dict(towers=1, lrn=False, init="default", channels=(64, 192, 384, 256, 256)),
+    "cifar": dict(towers=1, num_classes=10, input_size=32, dropout=0.0, channels=(32, 32, 64, 0, 0), fc_size=0),
+}
+
+
+def make_config(arch: str = "paper", **switches) -> ModelConfig:
+    """Validate ``switches`` for ``arch`` and return the frozen ModelConfig."""
+    if arch not in ARCHS:
+        raise ConfigError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
+    known = set(ModelConfig.__dataclass_fields__) - {"arch"}
+    unknown = set(switches) - known
+    if unknown:
+        raise ConfigError(f"unknown model switch(es) {sorted(unknown)}; expected some of {sorted(known)}")
+    values = {**_ARCH_DEFAULTS[arch], **{k: v for k, v in switches.items() if v is not None}}
+    if "channels" in values:
+        values["channels"] = tuple(int(c) for c in values["channels"])
+    cfg = ModelConfig(arch=arch, **values)
+    if cfg.activation not in ACTIVATIONS:
+        raise ConfigError(f"activation must be one of {', '.join(ACTIVATIONS)}; got {cfg.activation!r}")
+    if cfg.init not in INITS:
+        raise ConfigError(f"init must be one of {', '.join(INITS)}; got {cfg.init!r}")
+    if not 0.0 <= cfg.dropout < 1.0:
+        raise ConfigError(f"dropout must be in [0, 1); got {cfg.dropout}")
+    if cfg.num_classes < 1:
+        raise ConfigError(f"num_classes must be >= 1; got {cfg.num_classes}")
+    if cfg.lrn_convention not in ("paper", "caffe"):
+        raise ConfigError(f"lrn_convention must be 'paper' or 'caffe'; got {cfg.lrn_convention!r}")
+    if arch == "paper-1tower" and cfg.towers != 1:
+        raise ConfigError("paper-1tower has towers=1 by definition; use arch 'paper' for two towers")
+    if arch in ("paper", "paper-1tower"):
+        if cfg.towers not in (1, 2):
+            raise ConfigError(f"towers must be 1 or 2; got {cfg.towers}")
+        if len(cfg.channels) != 5 or min(cfg.channels) < 1:
+            raise ConfigError(f"channels must be 5 positive kernel counts (conv1..conv5); got {cfg.channels}")
+        if cfg.fc_size < 1:
+            raise ConfigError(f"fc_size must be >= 1; got {cfg.fc_size}")
+    if arch == "owt":
+        if cfg.lrn:
+            raise ConfigError("owt (torchvision's AlexNet) has no LRN; use arch 'paper' for LRN")
+        if cfg.towers != 1:
+            raise ConfigError("owt (torchvision's AlexNet) has one tower; use arch 'paper' for two towers")
+        if cfg.channels != _ARCH_DEFAULTS["owt"]["channels"]:
+            raise ConfigError("owt's channels are fixed at 64-192-384-256-256 (torchvision's layout)")
+    if arch == "cifar" and cfg.towers != 1:
+        raise ConfigError("the cifar network has one tower")
+    if cfg.input_size < 1:
+        raise ConfigError(f"input_size must be positive; got {cfg.input_size}")
+    return cfg
+
+
+def model_from_config(cfg: ModelConfig) -> nn.Module:
+    if cfg.arch in ("paper", "paper-1tower"):
+        return PaperAlexNet(cfg)
+    if cfg.arch == "owt":
+        return OwtAlexNet(cfg)
+    if cfg.arch == "cifar":
+        return CifarNet(cfg)
+    raise ConfigError(f"unknown architecture {cfg.arch!r}; choose one of {', '.join(ARCHS)}")
+
+
+def build_model(arch: str = "paper", num_classes: int | None = None, **switches) -> nn.Module:
+    """Build a network by name with the paper's techniques as keyword switches.
+
+    >>> m = build_model("paper", num_classes=10, input_size=128, lrn=False, towers=1)
+    num_classes: None gives the architecture's default (1000; cifar: 10).
+    Switches: activation ("relu"|"tanh"), lrn (bool), lrn_convention ("paper"|"caffe"), overlap_pool (bool),
+    dropout (float), towers (1|2), init ("paper"|"caffe"|"kaiming"|"default"), input_size, in_channels,
+    channels (5 kernel counts), fc_size.
+    """
+    return model_from_config(make_config(arch, num_classes=num_classes, **switches))
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def describe(model: nn.Module) -> list[dict]:
+    """Per-layer rows (name, output shape for one image, parameters), for ``alexnet model``."""
+    cfg: ModelConfig = model.config
+    rows, hooks = [], []
+    modules = dict(model.named_modules())
+    for name in model.layer_names:
+        def hook(mod, inp, out, name=name):
+            rows.append({"layer": name, "output": tuple(out.shape[1:]),
+                         "parameters": sum(p.numel() for p in mod.parameters())})
+        hooks.append(modules[name].register_forward_hook(hook))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, cfg.in_channels, cfg.input_size, cfg.input_size))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return rows
+
+
+__all__ = ["ARCHS", "ModelConfig", "PaperAlexNet", "OwtAlexNet", "CifarNet", "build_model", "make_config",
+           "model_from_config", "count_parameters", "describe", "CROSS_TOWER"]

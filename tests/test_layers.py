@@ -1,0 +1,119 @@
+import math
+
+import pytest
+import torch
+
+from alexnet import LocalResponseNorm, lrn_reference
+from alexnet.errors import ConfigError
+from alexnet.layers import SpatialResponseNorm, lrn_window_matrix
+
+
+def loop_lrn(a, n=5, alpha=1e-4, beta=0.75, k=2.0, divide_by_n=False):
+    """The paper's formula written element by element (independent of lrn_reference)."""
+    N, C, H, W = a.shape
+    out = torch.empty_like(a)
+    for b in range(N):
+        for i in range(C):
+            lo, hi = max(0, i - n // 2), min(C - 1, i + n // 2)
+            for y in range(H):
+                for x in range(W):
+                    s = sum(float(a[b, j, y, x]) ** 2 for j in range(lo, hi + 1))
+                    scale = alpha / n if divide_by_n else alpha
+                    out[b, i, y, x] = a[b, i, y, x] / (k + scale * s) ** beta
+    return out
+
+
+def test_lrn_matches_hand_loop_paper_convention():
+    torch.manual_seed(0)
+    a = torch.randn(2, 7, 3, 2, dtype=torch.float64) * 30
+    out = LocalResponseNorm()(a)
+    torch.testing.assert_close(out, loop_lrn(a), rtol=1e-6, atol=1e-9)
+    torch.testing.assert_close(lrn_reference(a), loop_lrn(a))
+
+
+def test_lrn_single_value_by_hand():
+    a = torch.zeros(1, 5, 1, 1, dtype=torch.float64)
+    a[0, :, 0, 0] = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0]) * 10
+    out = LocalResponseNorm()(a)
+    # channel 0: window {0,1,2}: 100+400+900 = 1400 -> 10 / (2 + 1e-4*1400)^0.75
+    assert out[0, 0, 0, 0].item() == pytest.approx(10 / (2 + 0.14) ** 0.75, rel=1e-12)
+    # channel 2: window {0..4}: sum = 100*(1+4+9+16+25) = 5500
+    assert out[0, 2, 0, 0].item() == pytest.approx(30 / (2 + 0.55) ** 0.75, rel=1e-12)
+
+
+def test_caffe_convention_equals_torch_lrn():
+    torch.manual_seed(1)
+    a = torch.randn(2, 16, 5, 5) * 10
+    ours = LocalResponseNorm(5, 1e-4, 0.75, 1.0, convention="caffe")(a)
+    ref = torch.nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)(a)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-6)
+    # and the paper's layer equals torch's with alpha multiplied by n
+    paper = LocalResponseNorm()(a)
+    torch.testing.assert_close(paper, torch.nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0)(a),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_lrn_gradcheck_float64():
+    torch.manual_seed(2)
+    a = (torch.randn(2, 9, 3, 3, dtype=torch.float64) * 20).requires_grad_()
+    lrn = LocalResponseNorm(alpha=1e-3)  # a larger alpha makes the cross terms matter
+    assert torch.autograd.gradcheck(lrn, (a,), eps=1e-6, atol=1e-6)
+    lrn2 = LocalResponseNorm(alpha=1e-3, groups=3)
+    assert torch.autograd.gradcheck(lrn2, (a,), eps=1e-6, atol=1e-6)
+
+
+def test_lrn_gradient_matches_reference_autograd():
+    torch.manual_seed(3)
+    a = (torch.randn(3, 12, 4, 4, dtype=torch.float64) * 20).requires_grad_()
+    g = torch.randn(3, 12, 4, 4, dtype=torch.float64)
+    (LocalResponseNorm(groups=2)(a) * g).sum().backward()
+    fast = a.grad.clone()
+    a.grad = None
+    (lrn_reference(a, groups=2) * g).sum().backward()
+    torch.testing.assert_close(fast, a.grad)
+
+
+def test_lrn_groups_clip_at_tower_boundary():
+    a = torch.zeros(1, 8, 1, 1)
+    a[0, 3] = 100.0  # last channel of tower 0
+    out = LocalResponseNorm(groups=2)(a)
+    b = torch.zeros(1, 8, 1, 1)
+    b[0, 4] = 1.0    # first channel of tower 1 must not see channel 3
+    out_b = LocalResponseNorm(groups=2)(a + b)
+    assert out_b[0, 4].item() == pytest.approx(1.0 / (2 + 1e-4) ** 0.75, rel=1e-6)
+    assert out[0, 3].item() == pytest.approx(100 / (2 + 1e-4 * 1e4) ** 0.75, rel=1e-6)
+
+
+def test_window_matrix():
+    m = lrn_window_matrix(6, 5, groups=2)
+    expected = torch.tensor([[1, 1, 1, 0, 0, 0], [1, 1, 1, 0, 0, 0], [1, 1, 1, 0, 0, 0],
+                             [0, 0, 0, 1, 1, 1], [0, 0, 0, 1, 1, 1], [0, 0, 0, 1, 1, 1]], dtype=torch.float32)
+    torch.testing.assert_close(m, expected)
+    with pytest.raises(ConfigError):
+        lrn_window_matrix(7, 5, groups=2)
+
+
+def test_lrn_channels_last_and_bf16():
+    torch.manual_seed(4)
+    a = torch.randn(2, 16, 6, 6) * 10
+    ref = LocalResponseNorm()(a)
+    out_cl = LocalResponseNorm()(a.to(memory_format=torch.channels_last))
+    torch.testing.assert_close(out_cl, ref)
+    out_bf = LocalResponseNorm()(a.bfloat16())
+    assert out_bf.dtype == torch.bfloat16
+    torch.testing.assert_close(out_bf.float(), ref, rtol=2e-2, atol=2e-2)
+
+
+def test_lrn_rejects_bad_convention():
+    with pytest.raises(ConfigError, match="convention"):
+        LocalResponseNorm(convention="torch")
+
+
+def test_spatial_response_norm_formula():
+    a = torch.zeros(1, 1, 3, 3)
+    a[0, 0, 1, 1] = 100.0
+    a[0, 0, 0, 0] = 10.0
+    out = SpatialResponseNorm(size=3, alpha=5e-5, beta=0.75, k=1.0)(a)
+    centre = 100 / (1 + 5e-5 * (10000 + 100) / 9) ** 0.75
+    assert out[0, 0, 1, 1].item() == pytest.approx(centre, rel=1e-5)
+    assert math.isclose(out[0, 0, 2, 2].item(), 0.0)

@@ -1,0 +1,176 @@
+import pytest
+import torch
+from torch import nn
+
+from alexnet import build_model, count_parameters, describe
+from alexnet.errors import ConfigError
+from alexnet.layers import LocalResponseNorm
+
+
+def conv_params(out_c, in_c_per_group, k):
+    return out_c * in_c_per_group * k * k + out_c
+
+
+def fc_params(i, o):
+    return i * o + o
+
+
+# Hand-computed from the paper's layer table (section 3.5), independent of the model code.
+PAPER_2TOWER = (conv_params(96, 3, 11) + conv_params(256, 48, 5) + conv_params(384, 256, 3)
+                + conv_params(384, 192, 3) + conv_params(256, 192, 3)
+                + fc_params(6 * 6 * 256, 4096) + fc_params(4096, 4096) + fc_params(4096, 1000))
+
+
+def test_hand_counts_are_the_papers_numbers():
+    assert PAPER_2TOWER == 60_965_224
+
+
+@pytest.mark.parametrize("arch,expected", [
+    ("paper", 60_965_224),
+    ("paper-1tower", 62_378_344),
+    ("owt", 61_100_840),
+    # cuda-convnet layers-18pct: 3->32 5x5, 32->32 5x5, 32->64 5x5, 64*4*4 -> 10
+    ("cifar", (3 * 25 * 32 + 32) + (32 * 25 * 32 + 32) + (32 * 25 * 64 + 64) + (64 * 16 * 10 + 10)),
+])
+def test_parameter_counts(arch, expected):
+    assert count_parameters(build_model(arch, init="default")) == expected
+
+
+@pytest.mark.parametrize("input_size", [224, 227])
+def test_paper_shapes_follow_figure_2(input_size):
+    m = build_model("paper", input_size=input_size, init="default")
+    shapes = {r["layer"]: r["output"] for r in describe(m)}
+    assert shapes["conv1"] == (96, 55, 55)
+    assert shapes["conv2"] == (256, 27, 27)
+    assert shapes["conv3"] == (384, 13, 13)
+    assert shapes["conv4"] == (384, 13, 13)
+    assert shapes["conv5"] == (256, 13, 13)
+    assert m.fc6.in_features == 256 * 6 * 6
+    assert shapes["fc8"] == (1000,)
+    assert m.conv1.padding == ((2, 2) if input_size == 224 else (0, 0))
+
+
+@pytest.mark.parametrize("arch,size,classes", [("paper", 224, 1000), ("paper-1tower", 128, 10),
+                                               ("owt", 224, 7), ("cifar", 32, 10)])
+def test_forward_output_shape(arch, size, classes):
+    m = build_model(arch, num_classes=classes, input_size=size, fc_size=256 if arch != "owt" else None)
+    m.eval()
+    with torch.no_grad():
+        out = m(torch.randn(2, 3, size, size))
+    assert out.shape == (2, classes)
+    assert torch.isfinite(out).all()
+
+
+def test_cifar_default_classes_and_grayscale():
+    assert build_model("cifar").fc10.out_features == 10
+    m = build_model("cifar", in_channels=1, input_size=28)
+    assert m(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_scaled_paper_network_sizes_fc6_from_input():
+    m = build_model("paper", input_size=128, num_classes=10, fc_size=512)
+    assert m.feature_size == 3 and m.fc6.in_features == 256 * 3 * 3
+    with pytest.raises(ConfigError, match="input_size"):
+        build_model("paper", input_size=32)
+
+
+def test_literature_layer_names():
+    for arch in ("paper", "paper-1tower", "owt"):
+        modules = dict(build_model(arch, init="default").named_modules())
+        for name in ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"):
+            assert name in modules, (arch, name)
+        assert isinstance(modules["conv3"], nn.Conv2d) and isinstance(modules["fc6"], nn.Linear)
+    owt = build_model("owt")
+    assert dict(owt.named_modules())["conv3"] is owt.features[6]
+
+
+def test_owt_state_dict_matches_torchvision():
+    import torchvision
+
+    tv = torchvision.models.alexnet(weights=None, num_classes=1000)
+    ours = build_model("owt")
+    tv_sd, our_sd = tv.state_dict(), ours.state_dict()
+    assert list(tv_sd) == list(our_sd)
+    assert all(tv_sd[k].shape == our_sd[k].shape for k in tv_sd)
+    ours.load_state_dict(tv_sd, strict=True)
+    ours.eval(), tv.eval()
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), tv(x))
+
+
+def test_towers_are_separated():
+    """A gradient from tower A's conv5 output never reaches tower B's conv4 (or conv2) weights."""
+    torch.manual_seed(0)
+    m = build_model("paper", input_size=96, num_classes=10, fc_size=64, init="kaiming")
+    feats = {}
+    m.conv5.register_forward_hook(lambda mod, i, o: feats.__setitem__("conv5", o))
+    m(torch.randn(2, 3, 96, 96))
+    feats["conv5"][:, :128].sum().backward()   # tower A = first 128 of conv5's 256 maps
+    g4 = m.conv4.weight.grad                   # 384 kernels: tower A = 0..191, tower B = 192..383
+    assert g4[:192].abs().sum() > 0
+    assert torch.all(g4[192:] == 0)
+    g5 = m.conv5.weight.grad
+    assert g5[:128].abs().sum() > 0 and torch.all(g5[128:] == 0)
+    # conv3 sees both towers: its tower-A kernels get gradient through maps of both towers
+    g3 = m.conv3.weight.grad
+    assert g3[:192, :128].abs().sum() > 0 and g3[:192, 128:].abs().sum() > 0
+
+
+def test_one_tower_mixes_everything():
+    torch.manual_seed(0)
+    m = build_model("paper-1tower", input_size=96, num_classes=10, fc_size=64, init="kaiming")
+    out = {}
+    m.conv5.register_forward_hook(lambda mod, i, o: out.__setitem__("conv5", o))
+    m(torch.randn(2, 3, 96, 96))
+    out["conv5"][:, :128].sum().backward()
+    assert m.conv4.weight.grad[192:].abs().sum() > 0
+
+
+def test_switches_change_the_graph():
+    base = build_model("paper", init="default")
+    assert isinstance(base.norm1, LocalResponseNorm) and isinstance(base.norm2, LocalResponseNorm)
+    assert base.norm1.groups == 2 and base.norm1.convention == "paper" and base.norm1.k == 2.0
+    assert base.conv2.groups == base.conv4.groups == base.conv5.groups == 2
+    assert base.conv3.groups == 1 and base.conv1.groups == 1
+    assert isinstance(base.relu1, nn.ReLU)
+    assert base.pool1.kernel_size == 3 and base.pool1.stride == 2
+    assert base.drop6.p == 0.5 and base.drop7.p == 0.5
+
+    m = build_model("paper", lrn=False, init="default")
+    assert isinstance(m.norm1, nn.Identity) and isinstance(m.norm2, nn.Identity)
+    m = build_model("paper", activation="tanh", init="default")
+    assert all(isinstance(getattr(m, f"relu{i}"), nn.Tanh) for i in range(1, 8))
+    m = build_model("paper", overlap_pool=False, init="default")
+    assert all(getattr(m, p).kernel_size == 2 and getattr(m, p).stride == 2 for p in ("pool1", "pool2", "pool5"))
+    assert describe(m)[0]["output"] == (96, 55, 55) and m.fc6.in_features == 9216
+    m = build_model("paper", dropout=0.0, init="default")
+    assert m.drop6.p == 0.0
+    m = build_model("paper", towers=1, init="default")
+    assert m.conv2.groups == m.conv4.groups == m.conv5.groups == 1 and m.norm1.groups == 1
+    m = build_model("paper", lrn_convention="caffe", lrn_k=1.0, init="default")
+    assert m.norm1.convention == "caffe" and m.norm1.groups == 1 and m.norm1.k == 1.0
+    m = build_model("paper", channels=(48, 128, 192, 192, 256), towers=1, init="default")
+    assert m.conv1.out_channels == 48 and m.conv5.out_channels == 256
+
+
+def test_dropout_is_on_fc_outputs_in_paper_and_inputs_in_owt():
+    m = build_model("paper", init="default")
+    order = [n for n, _ in m.named_children()]
+    assert order.index("drop6") == order.index("relu6") + 1 and order.index("fc7") == order.index("drop6") + 1
+    owt = build_model("owt")
+    assert isinstance(owt.classifier[0], nn.Dropout) and isinstance(owt.classifier[1], nn.Linear)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(arch="alexnet2"), "unknown architecture"),
+    (dict(arch="paper", activation="sigmoid"), "activation"),
+    (dict(arch="paper", dropout=1.5), "dropout"),
+    (dict(arch="paper", towers=3), "towers"),
+    (dict(arch="owt", lrn=True), "no LRN"),
+    (dict(arch="paper", colour=True), "unknown model switch"),
+    (dict(arch="paper", channels=(95, 256, 384, 384, 256)), "divisible"),
+])
+def test_bad_switches_raise_clear_errors(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        build_model(**kwargs)
