@@ -117,3 +117,16 @@ def test_spatial_response_norm_formula():
     centre = 100 / (1 + 5e-5 * (10000 + 100) / 9) ** 0.75
     assert out[0, 0, 1, 1].item() == pytest.approx(centre, rel=1e-5)
     assert math.isclose(out[0, 0, 2, 2].item(), 0.0)
+
+
+def test_functional_path_equals_autograd_function():
+    from alexnet.layers import lrn_functional, lrn_window_matrix
+
+    torch.manual_seed(5)
+    a = (torch.randn(2, 12, 4, 4, dtype=torch.float64) * 20).requires_grad_()
+    fast = LocalResponseNorm(groups=2)(a)
+    plain = lrn_functional(a, lrn_window_matrix(12, 5, 2, dtype=torch.float64), 1e-4, 0.75, 2.0)
+    torch.testing.assert_close(fast, plain)
+    traced = torch.jit.trace(LocalResponseNorm(groups=2), torch.randn(1, 12, 3, 3))
+    x = torch.randn(2, 12, 5, 5) * 10
+    torch.testing.assert_close(traced(x), LocalResponseNorm(groups=2)(x))

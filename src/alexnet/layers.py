@@ -97,6 +97,20 @@ class _LRNFunction(torch.autograd.Function):
         return grad.to(a.dtype), None, None, None, None
 
 
+def lrn_functional(a: torch.Tensor, window: torch.Tensor, scale: float, beta: float, k: float) -> torch.Tensor:
+    """The same computation with plain tensor ops (autograd-recorded): used for ONNX/TorchScript export and
+    tracing/compiling, where a custom autograd function cannot be exported."""
+    x = _compute_dtype(a)
+    w = window.to(device=x.device, dtype=x.dtype).view(window.shape[0], window.shape[1], 1, 1)
+    s = F.conv2d(x * x, w) * scale + k
+    return (x * s.pow(-beta)).to(a.dtype)
+
+
+def _exporting() -> bool:
+    return (torch.jit.is_scripting() or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+            or torch.compiler.is_compiling())
+
+
 class LocalResponseNorm(nn.Module):
     """The paper's cross-channel LRN (section 3.3); a fast, exact replacement for nn.LocalResponseNorm.
 
@@ -128,7 +142,10 @@ class LocalResponseNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4:
             raise ValueError(f"LocalResponseNorm expects N x C x H x W input, got shape {tuple(x.shape)}")
-        return _LRNFunction.apply(x, self._window(x.shape[1], x.device), self.scale, self.beta, self.k)
+        window = self._window(x.shape[1], x.device)
+        if _exporting():
+            return lrn_functional(x, window, self.scale, self.beta, self.k)
+        return _LRNFunction.apply(x, window, self.scale, self.beta, self.k)
 
     def extra_repr(self) -> str:
         return (f"size={self.size}, alpha={self.alpha:g}, beta={self.beta:g}, k={self.k:g}, "
