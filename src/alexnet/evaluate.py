@@ -1,0 +1,101 @@
+"""Top-1/top-5 error over a whole split, centre crop or the paper's 10-crop (section 4.1)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .errors import ConfigError
+from .metrics import TopKMeter
+from .runtime import autocast, resolve_device, resolve_precision, to_layout
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, dataset, *, crop: int, mean, std, crops: int = 1, batch_size: int = 128,
+             device: str | torch.device = "auto", precision: str = "auto", workers: int | None = None,
+             progress: bool = True, max_batches: int | None = None, rank: int = 0, world_size: int = 1,
+             reduce=None) -> dict:
+    """Evaluate ``model`` on ``dataset`` (an ``alexnet.data`` dataset of uint8 images).
+
+    crops=10 averages the softmax over the four corner and centre patches and their reflections, as the paper.
+    ``reduce`` (optional) sums a float64 tensor across processes (distributed evaluation: each rank sees a
+    disjoint shard; every sample is counted once).
+    Returns top1_error, top5_error (fractions), accuracies, loss, n, crops, per_class_accuracy.
+    """
+    from .data import EvalTransform, make_loader
+
+    if crops not in (1, 10):
+        raise ConfigError(f"--crops must be 1 or 10; got {crops}")
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    prec = resolve_precision(dev, precision)
+    was_training = model.training
+    model.eval()
+    transform = EvalTransform(crop, mean=mean, std=std, ten_crop=crops == 10)
+    loader = make_loader(dataset, batch_size, shuffle=False, num_workers=workers, rank=rank, world_size=world_size,
+                         drop_last=False)
+    classes = list(getattr(dataset, "classes", []))
+    meter = TopKMeter(len(classes) or None)
+    total = len(loader) if max_batches is None else min(len(loader), max_batches)
+    bar = tqdm(loader, total=total, desc=f"eval ({crops}-crop)", unit="batch", disable=not progress, leave=False)
+    for i, (images, labels) in enumerate(bar):
+        if max_batches is not None and i >= max_batches:
+            break
+        images = images.to(dev, non_blocking=True)
+        labels = labels.to(dev, non_blocking=True)
+        x = transform(images)
+        if crops == 10:
+            b = x.shape[0]
+            x = x.flatten(0, 1)
+        with autocast(dev, prec):
+            logits = model(to_layout(x, prec)).float()
+        if crops == 10:
+            probs = logits.softmax(-1).view(b, 10, -1).mean(1)
+            loss = F.nll_loss(probs.clamp_min(1e-12).log(), labels)
+            scores = probs
+        else:
+            loss = F.cross_entropy(logits, labels)
+            scores = logits
+        meter.update(scores.cpu(), labels.cpu(), loss.item())
+    bar.close()
+    model.train(was_training)
+    if reduce is not None:
+        meter.load_state(reduce(meter.state()))
+        if classes:
+            stacked = reduce(torch.stack([meter.class_correct, meter.class_total]).double()).long()
+            meter.class_correct, meter.class_total = stacked[0], stacked[1]
+    per_class = meter.per_class_accuracy() if classes else []
+    return {
+        "top1_error": meter.error(1), "top5_error": meter.error(5),
+        "top1_accuracy": 1 - meter.error(1), "top5_accuracy": 1 - meter.error(5),
+        "loss": meter.loss, "n": meter.n, "crops": crops,
+        "per_class_accuracy": {name: acc for name, acc in zip(classes, per_class)},
+    }
+
+
+def evaluate_checkpoint(checkpoint: str, data: str, *, split: str = "val", crops: int = 1, batch_size: int = 128,
+                        device: str = "auto", precision: str = "auto", workers: int | None = None,
+                        dataset_kind: str = "auto", strict: bool = False, progress: bool = True,
+                        max_batches: int | None = None) -> dict:
+    """The library call behind ``alexnet eval``: load a checkpoint, evaluate it on ``data``'s ``split``."""
+    from .checkpoint import load_model
+    from .data import open_dataset
+
+    dev = resolve_device(device)
+    model, ckpt = load_model(checkpoint)
+    prep = ckpt.get("data") or {}
+    missing = [k for k in ("mean", "std", "crop", "resize") if k not in prep]
+    if missing:
+        raise ConfigError(f"{checkpoint}: checkpoint has no preprocessing fields {missing} (was it trained here?)")
+    dataset = open_dataset(data, split, image_size=prep["resize"], strict=strict, kind=dataset_kind)
+    ck_classes = ckpt.get("classes")
+    if ck_classes and list(dataset.classes) != list(ck_classes):
+        raise ConfigError(f"{data} ({split}): its {len(dataset.classes)} classes differ from the checkpoint's "
+                          f"{len(ck_classes)} classes (first: {list(dataset.classes)[:3]} vs {list(ck_classes)[:3]})")
+    prec = resolve_precision(dev, precision)
+    model = to_layout(model.to(dev), prec)
+    result = evaluate(model, dataset, crop=prep["crop"], mean=prep["mean"], std=prep["std"], crops=crops,
+                      batch_size=batch_size, device=dev, precision=precision, workers=workers, progress=progress,
+                      max_batches=max_batches)
+    result.update({"checkpoint": str(checkpoint), "data": str(data), "split": split,
+                   "arch": ckpt["model_config"]["arch"], "bad_files": len(getattr(dataset, "bad_files", []))})
+    return result
