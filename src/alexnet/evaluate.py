@@ -14,7 +14,7 @@ from .runtime import autocast, resolve_device, resolve_precision, to_layout
 def evaluate(model: torch.nn.Module, dataset, *, crop: int, mean, std, crops: int = 1, batch_size: int = 128,
              device: str | torch.device = "auto", precision: str = "auto", workers: int | None = None,
              progress: bool = True, max_batches: int | None = None, rank: int = 0, world_size: int = 1,
-             reduce=None) -> dict:
+             reduce=None, channel_order: str = "RGB") -> dict:
     """Evaluate ``model`` on ``dataset`` (an ``alexnet.data`` dataset of uint8 images).
 
     crops=10 averages the softmax over the four corner and centre patches and their reflections, as the paper.
@@ -42,6 +42,8 @@ def evaluate(model: torch.nn.Module, dataset, *, crop: int, mean, std, crops: in
             break
         images = images.to(dev, non_blocking=True)
         labels = labels.to(dev, non_blocking=True)
+        if channel_order == "BGR":   # Caffe-converted weights (alexnet.interop)
+            images = images.flip(1)
         x = transform(images)
         if crops == 10:
             b = x.shape[0]
@@ -95,7 +97,7 @@ def evaluate_checkpoint(checkpoint: str, data: str, *, split: str = "val", crops
     model = to_layout(model.to(dev), prec)
     result = evaluate(model, dataset, crop=prep["crop"], mean=prep["mean"], std=prep["std"], crops=crops,
                       batch_size=batch_size, device=dev, precision=precision, workers=workers, progress=progress,
-                      max_batches=max_batches)
+                      max_batches=max_batches, channel_order=prep.get("channel_order", "RGB"))
     result.update({"checkpoint": str(checkpoint), "data": str(data), "split": split,
                    "arch": ckpt["model_config"]["arch"], "bad_files": len(getattr(dataset, "bad_files", []))})
     return result

@@ -1,0 +1,42 @@
+"""``alexnet demo``: the main job (what `make demo` runs)."""
+from __future__ import annotations
+
+import json
+
+
+def register(sub) -> None:
+    from . import HelpFormatter
+
+    p = sub.add_parser(
+        "demo", formatter_class=HelpFormatter, help="the main job: synthetic data -> train -> eval -> pictures",
+        description="Generate the embedded synthetic dataset (reused when present), train the paper's network with "
+                    "the paper's recipe (scaled for a small CPU, stated in the output), evaluate with 1 and 10 "
+                    "crops, and draw the curves, conv1 filters (Figure 3) and fc7 neighbours (Figure 4).\n\n"
+                    "example:\n  alexnet demo --data data/synth --out runs/demo")
+    p.add_argument("--data", default="data/synth")
+    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--init", default=None, choices=("paper", "caffe", "kaiming", "default"))
+    p.add_argument("--train-per-class", type=int, default=None)
+    p.add_argument("--val-per-class", type=int, default=None)
+    p.add_argument("--steps-per-epoch", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--device", default=None)
+    p.add_argument("--json", action="store_true", help="print the result as JSON at the end")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from dataclasses import replace
+
+    from ..demo import DemoConfig, run_demo
+
+    cfg = DemoConfig(data=args.data, out=args.out)
+    over = {k: getattr(args, k) for k in ("epochs", "batch_size", "init", "train_per_class", "val_per_class",
+                                          "steps_per_epoch", "seed", "device") if getattr(args, k) is not None}
+    cfg = replace(cfg, **over)
+    result = run_demo(cfg, printer=print)
+    if args.json:
+        print(json.dumps(result))
+    return 0

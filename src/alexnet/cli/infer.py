@@ -1,0 +1,70 @@
+"""``alexnet predict`` and ``alexnet features``."""
+from __future__ import annotations
+
+import json
+
+
+def register(sub) -> None:
+    from . import HelpFormatter
+
+    p = sub.add_parser(
+        "predict", formatter_class=HelpFormatter, help="classify your own images with a checkpoint",
+        description="Top-k classes and probabilities for each image (files or folders).\n\n"
+                    "--json prints a list: [{\"image\": path, \"predictions\": [{\"class\", \"index\", "
+                    "\"probability\"}, ...]}, ...].\n\n"
+                    "example:\n  alexnet predict photo.jpg more_photos/ --checkpoint runs/demo/best.pt --topk 3")
+    p.add_argument("images", nargs="+", help="image files or folders")
+    p.add_argument("--checkpoint", required=True, help="checkpoint file or run folder")
+    p.add_argument("--topk", type=int, default=5)
+    p.add_argument("--crops", type=int, default=1, choices=(1, 10), help="10: the paper's 10-patch average")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_predict)
+
+    f = sub.add_parser(
+        "features", formatter_class=HelpFormatter, help="layer activations for images, saved as .npz",
+        description="Activations of one or more layers for a folder (or list) of images, batched, in one pass.\n"
+                    "conv1..conv5, fc6, fc7: after the ReLU (Caffe's blobs); fc8: logits; any other module name "
+                    "(pool5, norm1, ...) its output. The .npz holds one array per layer, `paths` and `layers`.\n\n"
+                    "example:\n  alexnet features images/ --checkpoint runs/demo/best.pt --layer conv5 fc7 "
+                    "--pool avg -o feats.npz")
+    f.add_argument("inputs", nargs="+", help="image files or folders")
+    f.add_argument("--checkpoint", required=True)
+    f.add_argument("--layer", nargs="+", required=True, dest="layers", help="layer name(s)")
+    f.add_argument("--pool", default="none", choices=("none", "avg"), help="avg: spatial mean of conv maps")
+    f.add_argument("-o", "--output", required=True, help="output .npz")
+    f.add_argument("--batch-size", type=int, default=32)
+    f.add_argument("--skip-bad", action="store_true", help="skip unreadable images (listed) instead of failing")
+    f.add_argument("--device", default="auto")
+    f.add_argument("--json", action="store_true", help="print a JSON summary")
+    f.set_defaults(func=run_features)
+
+
+def run_predict(args) -> int:
+    from ..predict import predict
+
+    results = predict(args.checkpoint, args.images, topk=args.topk, crops=args.crops, device=args.device)
+    if args.json:
+        print(json.dumps(results))
+        return 0
+    for r in results:
+        print(r["image"])
+        for pr in r["predictions"]:
+            print(f"  {100 * pr['probability']:6.2f}%  {pr['class']}")
+    return 0
+
+
+def run_features(args) -> int:
+    from ..features import save_features
+
+    s = save_features(args.checkpoint, args.inputs, args.layers, args.output, pool=args.pool,
+                      batch_size=args.batch_size, device=args.device, progress=not args.json,
+                      strict=not args.skip_bad)
+    if args.json:
+        print(json.dumps(s))
+    else:
+        shapes = ", ".join(f"{k} {tuple(v)}" for k, v in s["layers"].items())
+        print(f"wrote {s['output']}: {s['n']} images; {shapes}")
+        for b in s["skipped"]:
+            print(f"skipped {b['path']}: {b['reason']}")
+    return 0

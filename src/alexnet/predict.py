@@ -1,0 +1,67 @@
+"""Prediction on a user's own images: class names and probabilities."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .errors import ConfigError
+from .runtime import resolve_device
+
+
+def class_names(ckpt: dict, num_classes: int) -> list[str]:
+    """The checkpoint's class names; for unnamed 1000-class models the ILSVRC-2012 names shipped with the package."""
+    names = ckpt.get("classes")
+    if names and len(names) == num_classes:
+        return list(names)
+    if num_classes == 1000:
+        from importlib import resources
+
+        f = resources.files("alexnet") / "resources" / "imagenet_classes.txt"
+        if f.is_file():
+            lines = [ln.strip() for ln in f.read_text().splitlines() if ln.strip()]
+            if len(lines) == 1000:
+                return lines
+    return [f"class_{i}" for i in range(num_classes)]
+
+
+@torch.no_grad()
+def predict(checkpoint: str, images: list[str], *, topk: int = 5, crops: int = 1, batch_size: int = 32,
+            device: str = "auto", progress: bool = False) -> list[dict]:
+    """Top-k classes for each image: [{"image", "predictions": [{"class", "index", "probability"}, ...]}].
+
+    crops=10 averages the softmax over the paper's ten patches.  An unreadable image is a DataError naming it.
+    """
+    from .checkpoint import load_model
+    from .data import EvalTransform
+    from .features import _channel_order, list_images, load_images
+
+    if topk < 1:
+        raise ConfigError(f"--topk must be >= 1; got {topk}")
+    if crops not in (1, 10):
+        raise ConfigError(f"--crops must be 1 or 10; got {crops}")
+    dev = resolve_device(device)
+    model, ckpt = load_model(checkpoint)
+    model.to(dev)
+    prep = ckpt.get("data")
+    if not prep:
+        raise ConfigError(f"{checkpoint}: the checkpoint carries no preprocessing ('data' entry)")
+    num_classes = model.config.num_classes
+    names = class_names(ckpt, num_classes)
+    k = min(topk, num_classes)
+    transform = EvalTransform(prep["crop"], mean=prep["mean"], std=prep["std"], ten_crop=crops == 10)
+    paths = list_images(images)
+    out = []
+    for start in range(0, len(paths), batch_size):
+        x, ok, _ = load_images(paths[start:start + batch_size], prep, strict=True)
+        x = transform(_channel_order(x.to(dev), prep))
+        if crops == 10:
+            b = x.shape[0]
+            probs = model(x.flatten(0, 1)).float().softmax(-1).view(b, 10, -1).mean(1)
+        else:
+            probs = model(x).float().softmax(-1)
+        p, idx = probs.topk(k, dim=1)
+        for path, pi, ii in zip(ok, p.tolist(), idx.tolist()):
+            out.append({"image": str(Path(path)), "predictions": [
+                {"class": names[i], "index": i, "probability": pr} for pr, i in zip(pi, ii)]})
+    return out
