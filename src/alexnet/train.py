@@ -37,7 +37,7 @@ from .optim import LRSchedule, make_optimizer
 from .runtime import autocast, resolve_device, resolve_precision, to_layout
 from .utils import write_text_atomic
 
-NORMALIZATIONS = ("paper", "standard")
+NORMALIZATIONS = ("auto", "paper", "standard")
 METRIC_FIELDS = ("epoch", "step", "lr", "train_loss", "train_top1_error", "train_top5_error", "val_loss",
                  "val_top1_error", "val_top5_error", "images_per_second", "epoch_seconds")
 
@@ -67,7 +67,8 @@ class TrainConfig:
     random_crop: bool = True
     lighting: bool = True                          # PCA colour augmentation (section 4.1)
     lighting_std: float = 0.1
-    normalize: str = "paper"                       # "paper": subtract the mean (0-255 units); "standard": also / std
+    normalize: str = "auto"                        # "paper": subtract the mean (0-255 units); "standard": also / std;
+                                                   # auto: paper for the paper/caffe inits, standard for kaiming/default
     val_every: int = 1
     val_crops: int = 1
     seed: int = 0
@@ -222,7 +223,12 @@ def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, rank: in
     classes = list(train_set.classes)
     stats = dataset_stats(train_set, seed=cfg.seed)
     mean = list(stats.mean)
-    std = list(stats.std) if cfg.normalize == "standard" else [1.0] * len(mean)
+    normalize = cfg.normalize
+    if normalize == "auto":
+        # The paper's N(0, 0.01) init was designed for mean-subtracted 0-255 pixels; He init for unit variance.
+        init = cfg.model.get("init") or ("default" if cfg.arch == "owt" else "paper")
+        normalize = "paper" if init in ("paper", "caffe") else "standard"
+    std = list(stats.std) if normalize == "standard" else [1.0] * len(mean)
     lighting = stats if (cfg.lighting and train_set.channels == 3) else None
     transform = TrainTransform(crop, mean=mean, std=std, flip=cfg.flip, random_crop=cfg.random_crop,
                                lighting=lighting, lighting_std=cfg.lighting_std)
@@ -259,7 +265,7 @@ def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, rank: in
         run_model = torch.compile(run_model)
 
     prep = {"mean": mean, "std": std, "resize": resize, "crop": crop, "channels": train_set.channels,
-            "channel_order": "RGB", "normalize": cfg.normalize, "stats": stats.to_dict()}
+            "channel_order": "RGB", "normalize": normalize, "stats": stats.to_dict()}
     if is_main:
         out.mkdir(parents=True, exist_ok=True)
         full = {"train": cfg.to_dict(), "model": model.config.to_dict(), "data": prep,

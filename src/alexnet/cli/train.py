@@ -52,8 +52,9 @@ def register(sub) -> None:
     p.add_argument("--no-random-crop", dest="random_crop", action="store_false", help="centre crops in training")
     p.add_argument("--no-lighting", dest="lighting", action="store_false", help="no PCA colour augmentation")
     p.add_argument("--lighting-std", type=float, default=0.1)
-    p.add_argument("--normalize", default="paper", choices=("paper", "standard"),
-                   help="paper: subtract the training mean (0-255 units); standard: also divide by the std")
+    p.add_argument("--normalize", default="auto", choices=("auto", "paper", "standard"),
+                   help="paper: subtract the training mean (0-255 units); standard: also divide by the std; "
+                        "auto: paper for --init paper/caffe, standard for kaiming/default")
     p.add_argument("--val-every", type=int, default=1, help="validate every N epochs (0: never)")
     p.add_argument("--val-crops", type=int, default=1, choices=(1, 10))
     p.add_argument("--steps-per-epoch", type=int, default=None, help="cap training batches per epoch")
