@@ -1,0 +1,163 @@
+"""The shape shared by lrn, overlap-pool, towers, dropout and augment: train the paper's setting and its ablation(s)
+for every seed, then compare final errors, the train/val gap and the training time."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .common import (Experiment, ExperimentConfig, Printer, Result, Variant, ensure_data, finish, fmt_mean_std,
+                     markdown_table, pct, plot_variant_curves, run_variant, setup_line, timing, train_set_error)
+from .stats import mean_std
+
+# The scaled paper network and recipe for the embedded synthetic data on a small CPU: a few minutes per experiment.
+# On ImageNet: --resize 256 --crop 224 --fc-size 4096 --batch-size 128 --epochs 90 --schedule plateau.
+DEFAULTS = dict(arch="paper", epochs=10, seeds=(0, 1), batch_size=32, lr=0.01, init="kaiming", schedule="constant",
+                resize=72, crop=64, fc_size=512, train_eval_images=300)
+
+
+def check_arch(cfg: ExperimentConfig, allowed: tuple, why: str) -> str:
+    from ..errors import ConfigError
+
+    if cfg.arch not in allowed:
+        raise ConfigError(f"--arch {cfg.arch}: this experiment needs one of {', '.join(allowed)} ({why})")
+    return cfg.arch
+
+
+def run_ablation(exp: Experiment, cfg: ExperimentConfig, printer: Printer) -> Result:
+    data = ensure_data(cfg, printer)
+    variants: list[Variant] = exp.variants(cfg)
+    rows, runs = [], []
+    total = len(variants) * len(cfg.seeds)
+    for seed in cfg.seeds:
+        for v in variants:
+            label = f"[{exp.name} {len(runs) + 1}/{total}] "
+            run = run_variant(cfg, v, seed, data, printer, label)
+            runs.append({"variant": v.name, "seed": seed, **run})
+            rows.append(_row(exp.name, cfg, v, seed, run, data))
+    summary = _summary(rows, variants)
+    out = Path(cfg.out)
+    result = Result(exp.name, rows, summary)
+    result.files["png"] = str(plot_variant_curves(
+        runs, out / f"{exp.name}.png", f"{exp.title}: {', '.join(v.name for v in variants)} "
+                                       f"({len(cfg.seeds)} seed{'s' if len(cfg.seeds) > 1 else ''})"))
+    md = _markdown(exp, cfg, data, variants, rows, summary, runs[0]["train_config"])
+    return finish(result, cfg, md, printer)
+
+
+def _row(name: str, cfg: ExperimentConfig, v: Variant, seed: int, run: dict, data: Path) -> dict:
+    from ..checkpoint import load_model
+    from ..model import count_parameters
+
+    hist, tcfg = run["history"], run["train_config"]
+    last = hist[-1]
+    model, ckpt = load_model(run["run_dir"] / "last.pt")
+    ev = train_set_error(model, ckpt["data"], data, cfg.train_eval_images or 0, seed, cfg)
+    vals = [h["val_top1_error"] for h in hist if h.get("val_top1_error") is not None]
+    secs, ips = timing(hist)
+    train_top1 = ev["top1_error"] if ev else last.get("train_top1_error")
+    val_top1 = last.get("val_top1_error")
+    params = count_parameters(model)
+    return {
+        "experiment": name, "variant": v.name, "seed": seed, "config": v.describe(),
+        "epochs": len(hist), "parameters": params,
+        "train_top1_error_running": last.get("train_top1_error"),
+        "train_top1_error": train_top1, "train_top5_error": ev["top5_error"] if ev else last.get("train_top5_error"),
+        "train_error_measured_on": f"{ev['n']} training images, eval mode" if ev else "running (training mode)",
+        "val_top1_error": val_top1, "val_top5_error": last.get("val_top5_error"),
+        "best_val_top1_error": min(vals) if vals else None,
+        "gap_top1": (val_top1 - train_top1) if (val_top1 is not None and train_top1 is not None) else None,
+        "train_seconds": secs, "images_per_second": ips,
+        "lr": tcfg.lr, "batch_size": tcfg.batch_size, "resize": tcfg.resize, "crop": tcfg.crop,
+        "run_dir": str(run["run_dir"]), "reused": run["reused"],
+    }
+
+
+def _summary(rows: list[dict], variants: list[Variant]) -> list[dict]:
+    """Per variant: mean and spread over seeds; the effect of the paper's setting as the paired (same-seed)
+    difference variant - paper, so a positive effect means the paper's technique lowered the error."""
+    base = {r["seed"]: r for r in rows if r["variant"] == variants[0].name}
+    out = []
+    for i, v in enumerate(variants):
+        rs = [r for r in rows if r["variant"] == v.name]
+        s = {"variant": v.name, "config": v.describe(), "seeds": len(rs), "parameters": rs[0]["parameters"]}
+        for key in ("val_top1_error", "val_top5_error", "train_top1_error", "gap_top1", "train_seconds",
+                    "images_per_second"):
+            s[f"{key}_mean"], s[f"{key}_std"], _ = mean_std(r[key] for r in rs)
+        for key in ("val_top1_error", "val_top5_error"):
+            diffs = [r[key] - base[r["seed"]][key] for r in rs
+                     if r["seed"] in base and r[key] is not None and base[r["seed"]][key] is not None]
+            s[f"delta_{key}_mean"], s[f"delta_{key}_std"], _ = mean_std(diffs) if i else (None, None, 0)
+        s["display"] = {
+            "val1": fmt_mean_std([r["val_top1_error"] for r in rs]),
+            "val5": fmt_mean_std([r["val_top5_error"] for r in rs]),
+            "train1": fmt_mean_std([r["train_top1_error"] for r in rs]),
+            "gap": fmt_mean_std([r["gap_top1"] for r in rs]),
+            "d1": _delta(s["delta_val_top1_error_mean"], s["delta_val_top1_error_std"]),
+            "d5": _delta(s["delta_val_top5_error_mean"], s["delta_val_top5_error_std"]),
+            "secs": fmt_mean_std([r["train_seconds"] for r in rs], scale=1, digits=0),
+            "ips": fmt_mean_std([r["images_per_second"] for r in rs], scale=1, digits=0),
+            "params": f"{s['parameters']:,}",
+        }
+        out.append(s)
+    return out
+
+
+def _delta(m, sd) -> str:
+    if m is None:
+        return "(reference)"
+    txt = f"{100 * m:+.1f}"
+    return txt + (f" ± {100 * sd:.1f}" if sd is not None else "")
+
+
+SUMMARY_COLUMNS = [("variant", "variant"), ("val1", "val top-1 %"), ("val5", "val top-5 %"),
+                   ("train1", "train top-1 % (eval)"), ("gap", "gap val−train (points)"),
+                   ("d1", "Δ val top-1 vs paper"), ("d5", "Δ val top-5 vs paper"), ("secs", "train s"),
+                   ("ips", "images/s"), ("params", "parameters")]
+
+
+def _markdown(exp: Experiment, cfg: ExperimentConfig, data: Path, variants: list[Variant], rows: list[dict],
+              summary: list[dict], tcfg) -> str:
+    n = len(cfg.seeds)
+    lines = [f"### `{exp.name}`: {exp.title}", "", f"**Paper:** {exp.claim}", "",
+             f"**Setup:** {setup_line(cfg, data, tcfg.arch, tcfg)}. Variants: "
+             + "; ".join(f"`{v.name}` ({v.describe()})" for v in variants) + ".", ""]
+    lines.append(f"Errors in %, mean ± sample std over {n} seed{'s' if n > 1 else ''}, after the last epoch. "
+                 "Δ is the paired same-seed difference (variant − paper's setting) in points: positive means the "
+                 "paper's technique lowered the error. The training error is re-measured on training images in "
+                 "eval mode (no dropout, centre crop), so the gap is an overfitting measure.")
+    lines += ["", markdown_table([{"variant": s["variant"], **s["display"]} for s in summary], SUMMARY_COLUMNS), ""]
+    per_seed = [{"variant": r["variant"], "seed": r["seed"], "val1": pct(r["val_top1_error"]),
+                 "val5": pct(r["val_top5_error"]), "best": pct(r["best_val_top1_error"]),
+                 "train1": pct(r["train_top1_error"]), "run": pct(r["train_top1_error_running"]),
+                 "secs": f"{r['train_seconds']:.0f}"} for r in rows]
+    lines += ["Per seed:", "", markdown_table(per_seed, [
+        ("variant", "variant"), ("seed", "seed"), ("val1", "val top-1 %"), ("val5", "val top-5 %"),
+        ("best", "best val top-1 %"), ("train1", "train top-1 % (eval)"), ("run", "train top-1 % (running)"),
+        ("secs", "train s")]), ""]
+    lines.append(_verdict(summary))
+    if exp.note:
+        lines += ["", exp.note]
+    lines += ["", f"![{exp.name}]({exp.name}.png)"]
+    return "\n".join(lines)
+
+
+def _verdict(summary: list[dict]) -> str:
+    """A sentence per ablation saying which way the measured difference went, and whether it exceeds the spread."""
+    base = summary[0]["variant"]
+    out = []
+    for s in summary[1:]:
+        m, sd = s["delta_val_top1_error_mean"], s["delta_val_top1_error_std"]
+        if m is None:
+            continue
+        direction = "lowered" if m > 0 else ("raised" if m < 0 else "did not change")
+        size = f"{abs(100 * m):.1f} points"
+        noise = ""
+        if sd is not None:
+            noise = (" — larger than the seed-to-seed spread of the difference" if abs(m) > sd
+                     else " — within the seed-to-seed spread of the difference, so not a measured effect")
+        gap_b, gap_v = summary[0]["gap_top1_mean"], s["gap_top1_mean"]
+        gap = ""
+        if gap_b is not None and gap_v is not None:
+            gap = f"; train/val gap {100 * gap_b:.1f} points with `{base}` vs {100 * gap_v:.1f} with `{s['variant']}`"
+        out.append(f"Measured: against `{s['variant']}`, `{base}` {direction} the validation top-1 error"
+                   f"{' by ' + size if m != 0 else ''}{noise}{gap}.")
+    return " ".join(out)

@@ -1,0 +1,412 @@
+"""What every experiment shares: its config, the data it runs on, training one variant per seed, the result table
+(CSV + markdown) and the curves.
+
+An experiment trains *variants* (the paper's setting and its ablation) for each seed with ``alexnet.train.train``;
+each run keeps its own folder (``OUT/runs/VARIANT-seedN``) with metrics.csv and checkpoints.  A run whose folder
+already holds the same finished config is reused, so adding a seed or re-drawing a table does not retrain.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import functools
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..errors import ConfigError
+from ..utils import atomic_output, write_text_atomic
+from .stats import mean_std
+
+Printer = Callable[[str], None]
+
+# Synthetic data made when --data does not exist: 5 shape classes, 500 training images, so that a 2-core CPU trains
+# each variant in minutes (the networks then mostly memorise: see EXPERIMENTS.md).
+SYNTH_DEFAULTS = dict(classes=5, train_per_class=100, val_per_class=40, size=256)
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Every knob of an experiment.  None means "the experiment's default" (each experiment module lists its
+    defaults in ``DEFAULTS``); ``resolve`` fills them in, and the resolved config is saved as OUT/NAME.json."""
+
+    data: str = "data/synth-exp"
+    out: str | None = None                  # None: runs/experiments/NAME (filters, neighbours: .../figures)
+    epochs: int | None = None
+    seeds: tuple | None = None
+    arch: str | None = None                 # lrn, overlap-pool, dropout, augment: paper | cifar | owt
+    batch_size: int | None = None
+    lr: float | None = None
+    init: str | None = None
+    schedule: str | None = None
+    resize: int | None = None
+    crop: int | None = None
+    fc_size: int | None = None
+    weight_decay: float | None = None
+    steps_per_epoch: int | None = None      # cap on training batches per epoch (quick looks)
+    val_batches: int | None = None          # cap on validation batches
+    train_eval_images: int | None = None    # training images re-evaluated (eval mode) for the train/val gap
+    # relu-vs-tanh (Figure 1)
+    threshold: float | None = None          # training top-1 error to reach (paper: 0.25)
+    lr_relu: float | None = None
+    lr_tanh: float | None = None
+    lr_grid: tuple | None = None            # choose each activation's lr from these (the paper tuned them apart)
+    # filters / neighbours (Figures 3 and 4)
+    checkpoint: str | None = None           # a trained checkpoint instead of a brief training run
+    queries: int | None = None
+    neighbours: int | None = None
+    # synthetic data, generated at --data when that folder does not exist
+    synth_classes: int = SYNTH_DEFAULTS["classes"]
+    synth_train_per_class: int = SYNTH_DEFAULTS["train_per_class"]
+    synth_val_per_class: int = SYNTH_DEFAULTS["val_per_class"]
+    device: str = "auto"
+    workers: int | None = None
+    reuse: bool = True                      # reuse finished runs with identical configs
+    progress: bool = True
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        for k in ("seeds", "lr_grid"):
+            if d[k] is not None:
+                d[k] = list(d[k])
+        return d
+
+    def resolve(self, defaults: dict) -> "ExperimentConfig":
+        """Fill the fields left at None from ``defaults``; check the result."""
+        unknown = set(defaults) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError(f"experiment defaults name unknown fields {sorted(unknown)}")
+        filled = {k: v for k, v in defaults.items() if getattr(self, k) is None}
+        cfg = dataclasses.replace(self, **filled)
+        if cfg.seeds is not None:
+            cfg = dataclasses.replace(cfg, seeds=tuple(int(s) for s in cfg.seeds))
+            if not cfg.seeds:
+                raise ConfigError("--seeds: give at least one seed")
+            if len(set(cfg.seeds)) != len(cfg.seeds):
+                raise ConfigError(f"--seeds: a seed is repeated in {list(cfg.seeds)}")
+        if cfg.lr_grid is not None:
+            cfg = dataclasses.replace(cfg, lr_grid=tuple(float(x) for x in cfg.lr_grid))
+        checks = [(cfg.epochs is None or cfg.epochs >= 1, "--epochs must be >= 1"),
+                  (cfg.threshold is None or 0 < cfg.threshold < 1, "--threshold is a training error in (0, 1)"),
+                  (cfg.train_eval_images is None or cfg.train_eval_images >= 0, "--train-eval-images must be >= 0"),
+                  (cfg.queries is None or cfg.queries >= 1, "--queries must be >= 1"),
+                  (cfg.neighbours is None or cfg.neighbours >= 1, "--neighbours must be >= 1")]
+        for ok, msg in checks:
+            if not ok:
+                raise ConfigError(msg)
+        return cfg
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A registered experiment: ``runner(self, resolved_cfg, printer)`` does the work; ``defaults`` fill the config
+    fields the user left at None; ``variants`` (ablations) lists the paper's setting first, then its ablations."""
+
+    name: str
+    title: str
+    claim: str
+    defaults: dict
+    runner: Callable
+    variants: Callable | None = None
+    note: str = ""
+    folder: str = ""            # default output folder name (several experiments may share one), else the name
+
+    def run(self, cfg: ExperimentConfig, printer: Printer = print) -> "Result":
+        cfg = cfg.resolve(self.defaults)
+        if cfg.out is None:
+            cfg = dataclasses.replace(cfg, out=f"runs/experiments/{self.folder or self.name}")
+        return self.runner(self, cfg, printer)
+
+
+@dataclass
+class Result:
+    """An experiment's outcome: ``rows`` is the result table (one row per variant and seed, each with its seed and
+    config), ``summary`` the table over seeds, ``files`` what was written (CSV, markdown, PNG)."""
+
+    name: str
+    rows: list[dict]
+    summary: list[dict] = field(default_factory=list)
+    files: dict = field(default_factory=dict)
+    markdown: str = ""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One setting of an experiment: a name, the architecture, model switches and training-config overrides."""
+
+    name: str
+    arch: str
+    model: dict = field(default_factory=dict)
+    train: dict = field(default_factory=dict)
+
+    def describe(self) -> str:
+        parts = [f"arch={self.arch}"] + [f"{k}={_short(v)}" for k, v in sorted(self.model.items())]
+        parts += [f"{k}={_short(v)}" for k, v in sorted(self.train.items())]
+        return " ".join(parts)
+
+
+def _short(v) -> str:
+    if isinstance(v, (list, tuple)):
+        return ",".join(str(x) for x in v)
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+# ----------------------------------------------------------------------------------------------------- data
+
+def ensure_data(cfg: ExperimentConfig, printer: Printer) -> Path:
+    """The dataset folder; the embedded synthetic dataset is generated there when the folder does not exist."""
+    path = Path(cfg.data)
+    if path.exists():
+        return path
+    from ..data import synthetic
+
+    printer(f"{path} does not exist: generating the synthetic dataset there ({cfg.synth_classes} classes, "
+            f"{cfg.synth_train_per_class} train + {cfg.synth_val_per_class} val images per class)")
+    synthetic.generate(path, classes=cfg.synth_classes, train_per_class=cfg.synth_train_per_class,
+                       val_per_class=cfg.synth_val_per_class, size=SYNTH_DEFAULTS["size"], seed=0,
+                       progress=cfg.progress)
+    return path
+
+
+@functools.lru_cache(maxsize=8)
+def native_size(data: str) -> int | None:
+    """The dataset's own image size when it has one (CIFAR-10: 32, MNIST: 28); None for image folders."""
+    from ..data import open_dataset
+
+    return getattr(open_dataset(data, "train"), "native_size", None)
+
+
+def input_sizes(cfg: ExperimentConfig, arch: str, data: Path) -> tuple[int | None, int | None]:
+    """(resize, crop) for ``arch``: the flags when given; else the experiment's scaled defaults for image folders
+    (cfg.resize/cfg.crop), and the native size for small-image datasets with the cifar network."""
+    if arch == "cifar" and cfg.resize is None and cfg.crop is None:
+        n = native_size(str(data))
+        if n is not None and n <= 40:
+            return None, None
+        return 36, 32
+    return cfg.resize, cfg.crop
+
+
+# ------------------------------------------------------------------------------------------------- training
+
+def train_config(cfg: ExperimentConfig, variant: Variant, seed: int, out: Path, data: Path):
+    """The TrainConfig of one (variant, seed) run."""
+    from ..train import TrainConfig
+
+    model = {"init": cfg.init} if cfg.init else {}
+    if variant.arch in ("paper", "paper-1tower") and cfg.fc_size is not None:
+        model["fc_size"] = cfg.fc_size
+    model.update(variant.model)
+    resize, crop = input_sizes(cfg, variant.arch, data)
+    kw = dict(data=str(data), out=str(out), arch=variant.arch, model=model, epochs=cfg.epochs,
+              batch_size=cfg.batch_size, lr=cfg.lr, schedule=cfg.schedule, resize=resize, crop=crop, seed=seed,
+              steps_per_epoch=cfg.steps_per_epoch, val_batches=cfg.val_batches, device=cfg.device,
+              workers=cfg.workers, progress=cfg.progress)
+    if cfg.weight_decay is not None:
+        kw["weight_decay"] = cfg.weight_decay
+    kw.update(variant.train)
+    return TrainConfig(**{k: v for k, v in kw.items() if v is not None or k in ("resize", "crop")})
+
+
+_VOLATILE = ("progress", "workers", "device")   # do not change what a run computes
+
+
+def _finished_run(run_dir: Path, tcfg) -> bool:
+    """True when ``run_dir`` already holds this exact config trained to its last epoch."""
+    try:
+        saved = json.loads((run_dir / "config.json").read_text())["train"]
+        rows = _read_metrics(run_dir)
+    except (OSError, ValueError, KeyError):
+        return False
+    want = json.loads(json.dumps(tcfg.to_dict()))
+    same = all(saved.get(k) == v for k, v in want.items() if k not in _VOLATILE)
+    return same and len(rows) == tcfg.epochs and (run_dir / "last.pt").is_file()
+
+
+def _read_metrics(run_dir: Path) -> list[dict]:
+    from ..viz import read_metrics
+
+    return read_metrics(run_dir)
+
+
+def run_variant(cfg: ExperimentConfig, variant: Variant, seed: int, data: Path, printer: Printer,
+                label: str = "") -> dict:
+    """Train (or reuse) one variant for one seed; returns {history, run_dir, train_config, reused}."""
+    from ..train import train
+
+    run_dir = Path(cfg.out) / "runs" / f"{variant.name}-seed{seed}"
+    tcfg = train_config(cfg, variant, seed, run_dir, data)
+    reused = cfg.reuse and _finished_run(run_dir, tcfg)
+    if reused:
+        printer(f"{label}{variant.name}, seed {seed}: reusing the finished run in {run_dir}")
+    else:
+        printer(f"{label}{variant.name}, seed {seed}: training ({variant.describe()}) -> {run_dir}")
+        train(tcfg, printer=printer)
+    return {"history": _read_metrics(run_dir), "run_dir": run_dir, "train_config": tcfg, "reused": reused}
+
+
+def timing(history: list[dict]) -> tuple[float, float | None]:
+    """(training seconds, training images/s) from a run's metrics (validation time not included)."""
+    secs = sum(r.get("epoch_seconds") or 0.0 for r in history)
+    images = sum((r.get("images_per_second") or 0.0) * (r.get("epoch_seconds") or 0.0) for r in history)
+    return secs, (images / secs if secs > 0 else None)
+
+
+def train_set_error(model, prep: dict, data: Path, images: int, seed: int, cfg: ExperimentConfig) -> dict | None:
+    """Top-1/top-5 error of a trained network on ``images`` random training images in eval mode (no dropout, centre
+    crops, no lighting): the training side of the train/val gap.  The running training error in metrics.csv is
+    measured with dropout and augmentation on, so it overstates the error the network makes on its training data.
+    """
+    if images <= 0:
+        return None
+    import torch
+
+    from ..data import open_dataset
+    from ..evaluate import evaluate
+
+    full = open_dataset(str(data), "train", image_size=prep["resize"])
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(full), generator=g)[:images].tolist()
+    r = evaluate(model, torch.utils.data.Subset(full, idx), crop=prep["crop"], mean=prep["mean"], std=prep["std"],
+                 batch_size=cfg.batch_size or 128, device=cfg.device, workers=cfg.workers, progress=False)
+    return {"top1_error": r["top1_error"], "top5_error": r["top5_error"], "n": r["n"]}
+
+
+# --------------------------------------------------------------------------------------------------- tables
+
+def pct(x: float | None, digits: int = 1) -> str:
+    return "—" if x is None else f"{100 * x:.{digits}f}"
+
+
+def fmt_mean_std(values, scale: float = 100.0, digits: int = 1) -> str:
+    """'12.3 ± 0.4' (sample std over seeds), '12.3' for one value, '—' for none."""
+    m, s, n = mean_std(values)
+    if m is None:
+        return "—"
+    if s is None:
+        return f"{scale * m:.{digits}f}"
+    return f"{scale * m:.{digits}f} ± {scale * s:.{digits}f}"
+
+
+def markdown_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
+    """A GitHub markdown table of ``rows``; columns are (key, header); values are printed as they are."""
+    head = "| " + " | ".join(h for _, h in columns) + " |"
+    rule = "|" + "|".join("---" for _ in columns) + "|"
+    body = ["| " + " | ".join(_cell(r.get(k)) for k, _ in columns) + " |" for r in rows]
+    return "\n".join([head, rule, *body])
+
+
+def _cell(v) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v).replace("|", "\\|")
+
+
+def write_csv(path: Path, rows: list[dict]) -> Path:
+    keys: list[str] = []
+    for r in rows:
+        keys.extend(k for k in r if k not in keys)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=keys)
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: _csv_value(r.get(k)) for k in keys})
+    write_text_atomic(path, buf.getvalue())
+    return path
+
+
+def _csv_value(v):
+    if v is None:
+        return ""
+    if isinstance(v, (dict, list, tuple)):
+        return json.dumps(v)
+    return v
+
+
+def finish(result: Result, cfg: ExperimentConfig, markdown: str, printer: Printer) -> Result:
+    """Write OUT/NAME.csv (rows), OUT/NAME-summary.csv, OUT/NAME.md and OUT/NAME.json (the resolved config and the
+    files); print the markdown."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result.files["csv"] = str(write_csv(out / f"{result.name}.csv", result.rows))
+    if result.summary:
+        result.files["summary_csv"] = str(write_csv(out / f"{result.name}-summary.csv", result.summary))
+    write_text_atomic(out / f"{result.name}.md", markdown + "\n")
+    result.files["markdown"] = str(out / f"{result.name}.md")
+    write_text_atomic(out / f"{result.name}.json", json.dumps({"experiment": result.name, "config": cfg.to_dict(),
+                                                               "files": result.files}, indent=2) + "\n")
+    result.markdown = markdown
+    printer("")
+    printer(markdown)
+    printer("")
+    printer("written: " + ", ".join(str(v) for v in result.files.values()))
+    return result
+
+
+def setup_line(cfg: ExperimentConfig, data: Path, arch: str, tcfg, show_lr: bool = True) -> str:
+    """One sentence naming the data and the settings every variant shares (for the markdown)."""
+    model = tcfg.model
+    size = f"{tcfg.resize}->{tcfg.crop} px" if tcfg.resize else "native size"
+    bits = [f"data `{data}`", f"arch `{arch}`", size, f"{tcfg.epochs} epoch{'s' if tcfg.epochs != 1 else ''}",
+            f"batch {tcfg.batch_size}"]
+    bits.append(f"lr {tcfg.lr:g} ({tcfg.schedule})" if show_lr else f"{tcfg.schedule} lr")
+    bits += [f"init {model.get('init')}", f"weight decay {tcfg.weight_decay:g}"]
+    if "fc_size" in model:
+        bits.append(f"fc6/fc7 {model['fc_size']} units")
+    if tcfg.steps_per_epoch:
+        bits.append(f"at most {tcfg.steps_per_epoch} batches per epoch")
+    bits.append(f"seed{'s' if len(cfg.seeds) > 1 else ''} {', '.join(str(s) for s in cfg.seeds)}")
+    return "; ".join(bits)
+
+
+# ---------------------------------------------------------------------------------------------------- plots
+
+def plot_variant_curves(runs: list[dict], out_png: Path, title: str, keys=("train_top1_error", "val_top1_error"),
+                        labels=("training top-1 error (running, with dropout/augmentation)",
+                                "validation top-1 error"), styles: dict | None = None,
+                        threshold: float | None = None) -> Path:
+    """One panel per metric in ``keys``: error (%) vs epoch, a colour per variant, each seed a thin line and the
+    mean over seeds a thick one.  ``runs``: dicts with variant, seed, history."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    variants = list(dict.fromkeys(r["variant"] for r in runs))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4), squeeze=False)
+    for ax, key, label in zip(axes[0], keys, labels):
+        for vi, v in enumerate(variants):
+            style = (styles or {}).get(v, {})
+            colour = style.get("color", colours[vi % len(colours)])
+            ls = style.get("ls", "-")
+            curves = [[(h["epoch"], h.get(key)) for h in r["history"] if h.get(key) is not None]
+                      for r in runs if r["variant"] == v]
+            curves = [c for c in curves if c]
+            for c in curves:
+                ax.plot([e for e, _ in c], [100 * y for _, y in c], ls=ls, color=colour, lw=0.8, alpha=0.35)
+            if curves:
+                n = min(len(c) for c in curves)
+                ep = [curves[0][i][0] for i in range(n)]
+                mean = [100 * sum(c[i][1] for c in curves) / len(curves) for i in range(n)]
+                ax.plot(ep, mean, ls=ls, color=colour, lw=2.2, marker="o", ms=3,
+                        label=f"{v} (mean of {len(curves)})" if len(curves) > 1 else v)
+        if threshold is not None and key.startswith("train"):
+            ax.axhline(100 * threshold, color="grey", ls=":", lw=1.2, label=f"{100 * threshold:g}% threshold")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("error (%)")
+        ax.set_title(label, fontsize=9)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    with atomic_output(out_png) as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    return out_png
+
