@@ -130,3 +130,110 @@ def test_functional_path_equals_autograd_function():
     traced = torch.jit.trace(LocalResponseNorm(groups=2), torch.randn(1, 12, 3, 3))
     x = torch.randn(2, 12, 5, 5) * 10
     torch.testing.assert_close(traced(x), LocalResponseNorm(groups=2)(x))
+
+
+def _lrn_and_grad(lrn, a, g):
+    a = a.detach().clone().requires_grad_()
+    out = lrn(a)
+    out.backward(g)
+    return out.detach(), a.grad
+
+
+@pytest.mark.parametrize("size,groups,convention", [(5, 2, "paper"), (4, 2, "paper"), (3, 3, "caffe"), (6, 1, "paper")])
+@pytest.mark.parametrize("shape,layout", [((3, 12, 5, 6), "contiguous"),           # small: shifted-slice window
+                                          ((2, 24, 26, 27), "contiguous"),         # GEMM window, NCHW
+                                          ((2, 24, 26, 27), "channels_last")])     # GEMM window, NHWC
+def test_eager_lrn_forward_and_gradient_match_reference(size, groups, convention, shape, layout):
+    """fp32 eager path against the float64 loop formula (forward and gradient); even sizes have an asymmetric window,
+    so the backward must apply its transpose."""
+    from alexnet.layers import set_lrn_backend
+
+    torch.manual_seed(6)
+    a = (torch.randn(*shape) * 30).relu()
+    g = torch.randn(*shape)
+    if layout == "channels_last":
+        a, g = a.to(memory_format=torch.channels_last), g.to(memory_format=torch.channels_last)
+    prev = set_lrn_backend("eager")
+    try:
+        out, grad = _lrn_and_grad(LocalResponseNorm(size, 1e-3, 0.75, 2.0, convention, groups), a, g)
+    finally:
+        set_lrn_backend(prev)
+    ref_out, ref_grad = _lrn_and_grad(lambda t: lrn_reference(t, size, 1e-3, 0.75, 2.0, groups, convention),
+                                      a.double(), g.double())
+    torch.testing.assert_close(out.double(), ref_out, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(grad.double(), ref_grad, rtol=1e-5, atol=1e-6)
+
+
+def test_lrn_gradcheck_even_size_and_other_beta():
+    torch.manual_seed(7)
+    a = (torch.randn(2, 8, 3, 3, dtype=torch.float64) * 20).requires_grad_()
+    assert torch.autograd.gradcheck(LocalResponseNorm(size=4, alpha=1e-3, groups=2), (a,), eps=1e-6, atol=1e-6)
+    assert torch.autograd.gradcheck(LocalResponseNorm(size=3, alpha=1e-3, beta=0.6), (a,), eps=1e-6, atol=1e-6)
+
+
+def test_lrn_channels_last_gradient_equals_contiguous():
+    torch.manual_seed(8)
+    a = (torch.randn(2, 16, 6, 6) * 20).relu()
+    g = torch.randn(2, 16, 6, 6)
+    out, grad = _lrn_and_grad(LocalResponseNorm(groups=2), a, g)
+    out_cl, grad_cl = _lrn_and_grad(LocalResponseNorm(groups=2), a.to(memory_format=torch.channels_last),
+                                    g.to(memory_format=torch.channels_last))
+    torch.testing.assert_close(out_cl, out)
+    torch.testing.assert_close(grad_cl, grad)
+
+
+def test_lrn_shifted_form_equals_functional_form():
+    from alexnet.layers import lrn_functional, lrn_shifted
+
+    torch.manual_seed(9)
+    a = torch.randn(2, 12, 4, 4, dtype=torch.float64) * 20
+    for size, groups in ((5, 2), (4, 3), (1, 1)):
+        plain = lrn_functional(a, lrn_window_matrix(12, size, groups, dtype=torch.float64), 1e-3, 0.75, 2.0)
+        torch.testing.assert_close(lrn_shifted(a, size, 1e-3, 0.75, 2.0, groups), plain)
+
+
+def test_lrn_backend_switch_and_auto_stays_eager_for_small_maps():
+    from alexnet import layers
+
+    with pytest.raises(ConfigError, match="backend"):
+        layers.set_lrn_backend("fast")
+    assert layers.get_lrn_backend() in layers.LRN_BACKENDS
+    prev = layers.set_lrn_backend("auto")
+    try:
+        before = set(layers._compiled_keys)
+        LocalResponseNorm(groups=2)(torch.randn(2, 8, 3, 3))          # far below COMPILE_MIN_NUMEL
+        assert layers._compiled_keys == before
+    finally:
+        layers.set_lrn_backend(prev)
+
+
+@pytest.mark.slow
+def test_compiled_lrn_matches_reference():
+    """The inductor-fused backend (forward and both backward kernels) against the float64 formula; one small
+    shape with an even window (asymmetric) and two towers.  Skipped where torch.compile cannot run."""
+    from alexnet import layers
+
+    torch.manual_seed(10)
+    a = (torch.randn(2, 12, 5, 6) * 30).relu()
+    g = torch.randn(2, 12, 5, 6)
+    prev = layers.set_lrn_backend("compiled")
+    try:
+        out, grad = _lrn_and_grad(LocalResponseNorm(4, 1e-3, 0.75, 2.0, "paper", 2), a, g)
+    except Exception as e:  # noqa: BLE001 - no C++ compiler etc.
+        pytest.skip(f"torch.compile unavailable here: {type(e).__name__}: {e}")
+    finally:
+        layers.set_lrn_backend(prev)
+    ref_out, ref_grad = _lrn_and_grad(lambda t: lrn_reference(t, 4, 1e-3, 0.75, 2.0, 2), a.double(), g.double())
+    torch.testing.assert_close(out.double(), ref_out, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(grad.double(), ref_grad, rtol=1e-5, atol=1e-6)
+
+
+def test_lrn_computes_in_float32_inside_bf16_autocast():
+    """autocast must not push the window sum (a GEMM) into bf16: the result equals the fp32 one."""
+    torch.manual_seed(11)
+    a = (torch.randn(2, 32, 24, 24) * 30).relu()           # large enough for the GEMM window
+    ref = LocalResponseNorm(groups=2)(a)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = LocalResponseNorm(groups=2)(a)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, ref, rtol=1e-6, atol=1e-6)

@@ -210,7 +210,8 @@ def train_config(cfg: ExperimentConfig, variant: Variant, seed: int, out: Path, 
     return TrainConfig(**{k: v for k, v in kw.items() if v is not None or k in ("resize", "crop")})
 
 
-_VOLATILE = ("progress", "workers", "device")   # do not change what a run computes
+# Fields that do not change what a run computes ("out": a finished run folder copied elsewhere is still that run).
+_VOLATILE = ("out", "progress", "workers", "device")
 
 
 def _finished_run(run_dir: Path, tcfg) -> bool:
@@ -378,7 +379,7 @@ def plot_variant_curves(runs: list[dict], out_png: Path, title: str, keys=("trai
 
     variants = list(dict.fromkeys(r["variant"] for r in runs))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(keys), figsize=(max(7.5, 5.5 * len(keys)), 4.2), squeeze=False)
     for ax, key, label in zip(axes[0], keys, labels):
         for vi, v in enumerate(variants):
             style = (styles or {}).get(v, {})

@@ -1,0 +1,165 @@
+"""``alexnet data pack``: decode a dataset once into pre-resized uint8 arrays that load at memory speed.
+
+Layout of a packed folder (all written under a temporary name beside OUT, renamed into place when complete)::
+
+    OUT/alexnet_pack.json      index: format, version, size S, channels, classes, source, per split: count, files,
+                               skipped bad files
+    OUT/train_images.u8        raw uint8 [N, C, S, S] (C-order; read through numpy.memmap)
+    OUT/train_labels.npy       int64 [N]
+    OUT/train_files.txt        the source of each image, one per line (to trace a sample back)
+    OUT/val_...                the same for the validation split
+
+Images are stored exactly as the dataset yields them (shorter side S, centre S x S), so training reads a batch
+with one gather and does crop/flip/lighting as tensor ops.  Size: N * C * S * S bytes (ILSVRC-2012 train at
+S=256: ~252 GB; at S=144: ~80 GB); free space is checked before writing.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from .datasets import PACK_FORMAT, PACK_META, available_splits, open_dataset, read_pack_meta
+
+PACK_VERSION = 1
+
+
+class _Decode(torch.utils.data.Dataset):
+    """Sample i -> (i, image or None, error or None): decoding failures come back as values, not exceptions."""
+
+    def __init__(self, ds):
+        self.ds = ds
+
+    def __len__(self):
+        return len(self.ds)
+
+    def __getitem__(self, i):
+        try:
+            return i, self.ds.load(i), None
+        except DataError as e:
+            return i, None, str(e)
+
+
+def _as_lists(batch):
+    return batch
+
+
+def _sample_names(ds) -> list[str]:
+    return [ds.sample_name(i) for i in range(len(ds))]
+
+
+def pack_dataset(ds, out_dir: Path, split: str, *, strict: bool = False, progress: bool = True,
+                 workers: int | None = None) -> dict:
+    """Write one split of ``ds`` into ``out_dir`` (see module doc); returns its index entry."""
+    from tqdm.auto import tqdm
+
+    from .loader import default_workers
+
+    n, c, s = len(ds), ds.channels, ds.image_size
+    images_name, labels_name, files_name = f"{split}_images.u8", f"{split}_labels.npy", f"{split}_files.txt"
+    path = out_dir / images_name
+    item = c * s * s
+    mm = np.memmap(path, dtype=np.uint8, mode="w+", shape=(max(n, 1), c, s, s)) if n else None
+    labels = np.asarray(ds.targets, dtype=np.int64)
+    names = _sample_names(ds)
+    keep_labels, keep_names, bad = [], [], list(getattr(ds, "bad_files", []))
+    nw = default_workers(ds) if workers is None else workers
+    loader = torch.utils.data.DataLoader(_Decode(ds), batch_size=32, shuffle=False, num_workers=nw,
+                                         collate_fn=_as_lists, prefetch_factor=4 if nw else None)
+    k = 0
+    with tqdm(total=n, desc=f"pack {split}", unit="img", disable=not progress, leave=False) as bar:
+        for batch in loader:
+            for i, img, err in batch:
+                if err is not None:
+                    if strict:
+                        raise DataError(err)
+                    bad.append((names[i], err.split(": ", 1)[-1] if err.startswith(names[i]) else err))
+                    continue
+                mm[k] = img.numpy()
+                keep_labels.append(int(labels[i]))
+                keep_names.append(names[i])
+                k += 1
+            bar.update(len(batch))
+    if mm is not None:
+        mm.flush()
+        del mm
+    if k == 0:
+        raise DataError(f"{ds.root} ({split}): no image could be decoded; nothing to pack")
+    with open(path, "r+b") as f:   # drop the slots of images that failed to decode
+        f.truncate(k * item)
+    np.save(out_dir / labels_name, np.asarray(keep_labels, dtype=np.int64))
+    (out_dir / files_name).write_text("\n".join(keep_names) + "\n")
+    return {"count": k, "images": images_name, "labels": labels_name, "files": files_name,
+            "bad_files": [list(b) for b in bad]}
+
+
+def _is_pack_or_empty(out: Path) -> bool:
+    if not out.exists():
+        return True
+    if not out.is_dir():
+        return False
+    if (out / PACK_META).is_file():
+        try:
+            return read_pack_meta(out) is not None
+        except DataError:
+            return False
+    return not any(out.iterdir())
+
+
+def pack_folder(src: str | os.PathLike, out: str | os.PathLike, *, size: int | None = 256, strict: bool = False,
+                progress: bool = True, kind: str = "auto", workers: int | None = None) -> Path:
+    """Pack every split of the dataset at ``src`` (any ``open_dataset`` format) into ``out`` at S = ``size``
+    (None: the dataset's default size).  Bad images are skipped and listed in the index (strict: DataError).
+    Replaces an earlier pack at ``out``; refuses to replace a non-empty folder that is not a pack."""
+    src_path, out_path = Path(src).expanduser(), Path(out).expanduser()
+    if src_path.resolve() == out_path.resolve():
+        raise DataError(f"{out_path}: the pack must go to another folder than its source")
+    splits = available_splits(src_path, kind)
+    if "train" not in splits and "val" not in splits:
+        raise DataError(f"{src_path}: no 'train' or 'val' split to pack")
+    if not _is_pack_or_empty(out_path):
+        raise DataError(f"{out_path}: exists and is not a packed dataset; choose another folder or remove it")
+    datasets = {s: open_dataset(src_path, s, image_size=size, strict=strict, kind=kind) for s in splits}
+    first = datasets[splits[0]]
+    for s, ds in datasets.items():
+        if list(ds.classes) != list(first.classes):
+            raise DataError(f"{src_path}: the {s} split has other classes than the {splits[0]} split")
+    need = sum(len(ds) * ds.channels * ds.image_size ** 2 for ds in datasets.values())
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(out_path.parent).free
+    if need > free * 0.98:
+        raise DataError(f"{out_path.parent}: the pack needs {need / 1e9:.1f} GB, only {free / 1e9:.1f} GB free "
+                        f"(pack at a smaller --size?)")
+    for stale in out_path.parent.glob(f".{out_path.name}.partial-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = out_path.parent / f".{out_path.name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    t0 = time.perf_counter()
+    try:
+        entries = {s: pack_dataset(ds, tmp, s, strict=strict, progress=progress, workers=workers)
+                   for s, ds in datasets.items()}
+        meta = {"format": PACK_FORMAT, "version": PACK_VERSION, "size": first.image_size,
+                "channels": first.channels, "classes": list(first.classes), "source": str(src_path),
+                "source_kind": first.kind, "seconds": round(time.perf_counter() - t0, 2), "splits": entries}
+        (tmp / PACK_META).write_text(json.dumps(meta, indent=1) + "\n")
+        if out_path.exists():
+            old = out_path.parent / f".{out_path.name}.old-{os.getpid()}"
+            os.replace(out_path, old)
+            os.replace(tmp, out_path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out_path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_path
+
+
+__all__ = ["PACK_VERSION", "pack_dataset", "pack_folder"]
