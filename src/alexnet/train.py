@@ -83,6 +83,7 @@ class TrainConfig:
     save_every: int = 0                            # also checkpoint every N steps (0: at epoch ends only)
     strict_data: bool = False
     progress: bool = True
+    tower_devices: str | None = None               # "cuda:0,cuda:1": the paper's two-GPU layout (section 3.2)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -126,8 +127,9 @@ def _tupled(x):
     return tuple(_tupled(i) for i in x) if isinstance(x, (list, tuple)) else x
 
 
-def _epoch_seed(seed: int, epoch: int) -> int:
-    return (seed * 1_000_003 + epoch * 7919 + 12345) % (2 ** 63)
+def _epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    # rank: every data-parallel process draws its own crops, flips, lighting and dropout (rank 0: as one process)
+    return (seed * 1_000_003 + epoch * 7919 + rank * 104_729 + 12345) % (2 ** 63)
 
 
 def default_sizes(resize: int | None, crop: int | None, native: int) -> tuple[int, int]:
@@ -201,12 +203,21 @@ def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, rank: in
             if prev.get(key) != getattr(cfg, key):
                 raise ConfigError(f"--resume {resume}: {key} was {prev.get(key)!r} in that run, now "
                                   f"{getattr(cfg, key)!r}; resume with the same settings")
+        if bool(prev.get("tower_devices")) != bool(cfg.tower_devices):
+            was = "with" if prev.get("tower_devices") else "without"
+            raise ConfigError(f"--resume {resume}: that run was trained {was} --tower-devices (its optimizer state "
+                              "has that layout); resume it the same way")
 
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     dev = device or resolve_device(cfg.device)
+    towers = None
+    if cfg.tower_devices:
+        from .parallel import parse_tower_devices
+        towers = parse_tower_devices(cfg.tower_devices)
+        dev = towers[0]          # the batch, the loss and the metrics live on tower 1's device
     prec = resolve_precision(dev, cfg.precision, cfg.channels_last)
 
     # Data: uint8 S x S images from the dataset, crops/flips/lighting as batched tensor ops on the device.
@@ -240,7 +251,10 @@ def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, rank: in
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     model = build_model(cfg.arch, num_classes=len(classes), **switches)
-    model = to_layout(model.to(dev), prec)
+    if towers:
+        from .parallel import TowerParallelAlexNet
+        model = TowerParallelAlexNet(model, towers)   # checkpoints keep the grouped layout (its state_dict)
+    model = to_layout(model if towers else model.to(dev), prec)
     optimizer = make_optimizer(model.parameters(), cfg.optimizer, lr=cfg.lr, momentum=cfg.momentum,
                                weight_decay=cfg.weight_decay)
     schedule = LRSchedule(optimizer, cfg.schedule, base_lr=cfg.lr, epochs=cfg.epochs, patience=cfg.patience,
@@ -315,7 +329,9 @@ def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, rank: in
         n_batches = len(loader) + skip
         if cfg.steps_per_epoch:
             n_batches = min(n_batches, cfg.steps_per_epoch)
-        gen = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch))
+        gen = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch, rank))
+        if world_size > 1 and not resuming_mid_epoch:
+            torch.manual_seed(_epoch_seed(cfg.seed, epoch, rank) + 1)   # else every rank drops the same units
         it = iter(loader)
         if resuming_mid_epoch:
             _set_rng_state(ckpt["rng"])      # after the iterator drew its worker seed, as in the original run

@@ -67,6 +67,9 @@ def register(sub) -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--strict", dest="strict_data", action="store_true", help="a bad image is an error, not skipped")
     p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--tower-devices", default=None, metavar="DEV0,DEV1",
+                   help="the paper's two-GPU model parallelism (arch paper): tower 1 on DEV0, tower 2 on DEV1, "
+                        "e.g. cuda:0,cuda:1; they exchange activations only into conv3 and fc6/fc7/fc8")
     p.add_argument("--json", action="store_true", help="print the final summary as JSON")
     add_runtime_flags(p)
     add_model_switches(p)
@@ -100,7 +103,7 @@ def config_from_args(args):
               "optimizer", "schedule", "patience", "max_reductions", "step_size", "resize", "crop", "flip",
               "random_crop", "lighting", "lighting_std", "normalize", "val_every", "val_crops", "seed",
               "deterministic", "device", "precision", "channels_last", "compile", "workers", "steps_per_epoch",
-              "val_batches", "save_every", "strict_data", "progress")
+              "val_batches", "save_every", "strict_data", "progress", "tower_devices")
     kw = {f: getattr(args, f) for f in fields}
     switches = model_switches(args)
     if "input_size" in switches:
