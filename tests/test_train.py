@@ -105,6 +105,19 @@ def test_resume_with_other_architecture_is_refused(tiny_data, tmp_path):
         load_model(tmp_path / "a" / "last.pt", expect_arch="owt")
 
 
+def test_an_existing_run_is_never_overwritten_silently(tiny_data, tmp_path):
+    quiet = lambda s: None  # noqa: E731
+    train(tiny_cfg(tiny_data, tmp_path / "r", epochs=1), printer=quiet)
+    before = (tmp_path / "r" / "last.pt").read_bytes()
+    with pytest.raises(ConfigError, match=r"already holds a training run.*--resume .*--overwrite"):
+        train(tiny_cfg(tiny_data, tmp_path / "r", epochs=1, seed=9), printer=quiet)
+    assert (tmp_path / "r" / "last.pt").read_bytes() == before          # nothing lost
+    train(tiny_cfg(tiny_data, tmp_path / "r", epochs=1, seed=9), printer=quiet, overwrite=True)
+    rows = (tmp_path / "r" / "metrics.csv").read_text().strip().splitlines()
+    assert len(rows) == 2                                               # the old run's rows are gone
+    assert (tmp_path / "r" / "last.pt").read_bytes() != before
+
+
 def test_checkpoint_of_other_shape_is_one_line_error(tmp_path):
     m = build_model("paper", num_classes=5, input_size=64, fc_size=16)
     cfg = build_model("paper", num_classes=7, input_size=64, fc_size=16).config

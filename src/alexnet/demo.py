@@ -20,7 +20,10 @@ class DemoConfig:
     crop: int = 128
     fc_size: int = 2048        # scaled from 4096
     lr: float = 0.01
-    init: str = "paper"
+    # He init + unit-variance inputs.  The paper's N(0, 0.01) init (biases 1) was measured at chance (loss ln 10)
+    # through the first epochs of this scaled network, where He init learns from epoch 3-4 on and ends near 10%
+    # top-1 error in 12 epochs; `--init paper` runs the paper's init anyway.
+    init: str = "kaiming"
     patience: int = 2
     seed: int = 0
     # synthetic data
@@ -36,7 +39,8 @@ class DemoConfig:
 SCALED_NOTE = ("scaled for this machine: {resize}->{crop} px crops (paper 256->224), fc6/fc7 {fc} units (paper "
                "4096), batch {bs} (paper 128), {epochs} epochs; everything else is the paper's: two towers, LRN, "
                "overlapping pooling, dropout 0.5, PaperSGD momentum 0.9 / weight decay 0.0005 / lr {lr} divided by "
-               "10 on plateau, crops + flips + PCA lighting, {init} init")
+               "10 on plateau, crops + flips + PCA lighting; {init} init (the paper's N(0, 0.01) init "
+               "starts too slowly for this budget)")
 
 
 def run_demo(cfg: DemoConfig, printer=print) -> dict:
@@ -59,7 +63,7 @@ def run_demo(cfg: DemoConfig, printer=print) -> dict:
                        epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, patience=cfg.patience,
                        resize=cfg.resize, crop=cfg.crop, seed=cfg.seed, device=cfg.device,
                        steps_per_epoch=cfg.steps_per_epoch, progress=cfg.progress)
-    summary = train(tcfg, printer=printer)
+    summary = train(tcfg, printer=printer, overwrite=True)   # a second demo run trains afresh
 
     printer("[3/4] evaluating best.pt on the validation split: centre crop and the paper's 10 crops")
     model, ckpt = load_model(out / "best.pt")

@@ -95,7 +95,7 @@ def ddp_wrapper(ctx: DistContext) -> Callable[[torch.nn.Module], torch.nn.Module
     return wrap
 
 
-def train_entry(cfg, resume=None):
+def train_entry(cfg, resume=None, overwrite: bool = False):
     """Run ``alexnet.train.train`` in this process, joining a torchrun process group when there is one.
 
     Returns the summary on rank 0 and None on other ranks.
@@ -104,7 +104,7 @@ def train_entry(cfg, resume=None):
 
     world = world_size_from_env()
     if world <= 1:
-        return train(cfg, resume=resume)
+        return train(cfg, resume=resume, overwrite=overwrite)
     import torch.distributed as dist
 
     if cfg.batch_size % world:
@@ -115,7 +115,7 @@ def train_entry(cfg, resume=None):
                           "here; run one process with --tower-devices, or torchrun without it")
     ctx = init_from_env(cfg.device)
     try:
-        summary = train(cfg, resume=resume, rank=ctx.rank, world_size=ctx.world_size,
+        summary = train(cfg, resume=resume, overwrite=overwrite, rank=ctx.rank, world_size=ctx.world_size,
                         reduce=all_reduce_sum(ctx.device), wrap_model=ddp_wrapper(ctx), device=ctx.device)
     finally:
         dist.destroy_process_group()

@@ -82,6 +82,10 @@ def evaluate_checkpoint(checkpoint: str, data: str, *, split: str = "val", crops
     from .checkpoint import load_model
     from .data import open_dataset
 
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1; got {batch_size}")
+    if max_batches is not None and max_batches < 1:
+        raise ConfigError(f"--max-batches must be >= 1; got {max_batches} (0 batches would report n=0 as 100% error)")
     dev = resolve_device(device)
     model, ckpt = load_model(checkpoint)
     prep = ckpt.get("data") or {}

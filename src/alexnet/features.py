@@ -160,6 +160,7 @@ def save_features(checkpoint: str, inputs: list[str], layers: list[str], out: st
     out = Path(out)
     if out.suffix != ".npz":
         raise ConfigError(f"-o {out}: expected a .npz file name")
+    layers = list(dict.fromkeys(layers))   # --layer fc7 --layer fc7: one array, listed once
     model, ckpt = load_model(checkpoint)
     prep = ckpt.get("data")
     if not prep:

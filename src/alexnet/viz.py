@@ -195,6 +195,9 @@ def neighbours_figure(model, prep: dict, train_set, query_set, out_png: str | os
     from .features import batch_features
     from .runtime import resolve_device
 
+    for flag, value in (("--queries", queries), ("--k", k), ("--max-db", max_db)):
+        if value < 1:
+            raise ConfigError(f"{flag} must be >= 1; got {value}")
     dev = resolve_device(device) if not isinstance(device, torch.device) else device
     model = model.to(dev).eval()
     g = torch.Generator().manual_seed(seed)

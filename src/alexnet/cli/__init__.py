@@ -47,3 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"alexnet {args.verb}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `alexnet model paper | head`: the reader went away; stop quietly, as other command-line tools do.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

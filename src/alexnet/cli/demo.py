@@ -36,7 +36,13 @@ def run(args) -> int:
     over = {k: getattr(args, k) for k in ("epochs", "batch_size", "init", "train_per_class", "val_per_class",
                                           "steps_per_epoch", "seed", "device") if getattr(args, k) is not None}
     cfg = replace(cfg, **over)
-    result = run_demo(cfg, printer=print)
+    if args.json:
+        # stdout carries only the JSON result; the narration goes to stderr for a person watching.
+        import sys
+
+        result = run_demo(cfg, printer=lambda line="": print(line, file=sys.stderr))
+    else:
+        result = run_demo(cfg, printer=print)
     if args.json:
         print(json.dumps(result))
     return 0

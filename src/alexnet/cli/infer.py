@@ -30,7 +30,8 @@ def register(sub) -> None:
                     "--pool avg -o feats.npz")
     f.add_argument("inputs", nargs="+", help="image files or folders")
     f.add_argument("--checkpoint", required=True)
-    f.add_argument("--layer", nargs="+", required=True, dest="layers", help="layer name(s)")
+    f.add_argument("--layer", nargs="+", action="extend", required=True, dest="layers",
+                   help="layer name(s); repeatable: --layer conv1 --layer fc7")
     f.add_argument("--pool", default="none", choices=("none", "avg"), help="avg: spatial mean of conv maps")
     f.add_argument("-o", "--output", required=True, help="output .npz")
     f.add_argument("--batch-size", type=int, default=32)

@@ -35,6 +35,8 @@ def register(sub) -> None:
     p.add_argument("--arch", default="paper", choices=("paper", "paper-1tower", "owt", "cifar"))
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a run exactly (folder or last.pt)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="--out holds an earlier run: delete its checkpoints, metrics and logs and start afresh")
     p.add_argument("--epochs", type=int, default=90)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.01)
@@ -118,7 +120,16 @@ def config_from_args(args):
 def run_train(args) -> int:
     from ..distributed import train_entry
 
-    summary = train_entry(config_from_args(args), resume=args.resume)
+    cfg = config_from_args(args)
+    if args.json:
+        # stdout carries only the JSON summary; the per-epoch lines go to stderr for a person watching.
+        import contextlib
+        import sys
+
+        with contextlib.redirect_stdout(sys.stderr):
+            summary = train_entry(cfg, resume=args.resume, overwrite=args.overwrite)
+    else:
+        summary = train_entry(cfg, resume=args.resume, overwrite=args.overwrite)
     if summary is None:
         return 0
     if args.json:
