@@ -216,9 +216,13 @@ def test_compiled_lrn_matches_reference():
     torch.manual_seed(10)
     a = (torch.randn(2, 12, 5, 6) * 30).relu()
     g = torch.randn(2, 12, 5, 6)
+    norm, pool = LocalResponseNorm(4, 1e-3, 0.75, 2.0, "paper", 2), torch.nn.MaxPool2d(3, 2)
+    gp = torch.randn(2, 12, 2, 2)
     prev = layers.set_lrn_backend("compiled")
     try:
-        out, grad = _lrn_and_grad(LocalResponseNorm(4, 1e-3, 0.75, 2.0, "paper", 2), a, g)
+        out, grad = _lrn_and_grad(norm, a, g)
+        # the fused LRN + max-pool with the same kernels (its backward writes into the pool's gradient buffer)
+        fused, fused_grad = _lrn_and_grad(lambda t: layers.lrn_max_pool2d(t, norm, pool), a, gp)
     except Exception as e:  # noqa: BLE001 - no C++ compiler etc.
         pytest.skip(f"torch.compile unavailable here: {type(e).__name__}: {e}")
     finally:
@@ -226,6 +230,10 @@ def test_compiled_lrn_matches_reference():
     ref_out, ref_grad = _lrn_and_grad(lambda t: lrn_reference(t, 4, 1e-3, 0.75, 2.0, 2), a.double(), g.double())
     torch.testing.assert_close(out.double(), ref_out, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(grad.double(), ref_grad, rtol=1e-5, atol=1e-6)
+    ref_fused, ref_fused_grad = _lrn_and_grad(lambda t: pool(lrn_reference(t, 4, 1e-3, 0.75, 2.0, 2)), a.double(),
+                                              gp.double())
+    torch.testing.assert_close(fused.double(), ref_fused, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fused_grad.double(), ref_fused_grad, rtol=1e-5, atol=1e-6)
 
 
 def test_lrn_computes_in_float32_inside_bf16_autocast():
@@ -237,3 +245,126 @@ def test_lrn_computes_in_float32_inside_bf16_autocast():
         out = LocalResponseNorm(groups=2)(a)
     assert out.dtype == torch.float32
     torch.testing.assert_close(out, ref, rtol=1e-6, atol=1e-6)
+
+
+# --- fused LRN + max-pool (the paper network's norm1/pool1 and norm2/pool2 in training steps) ---------------------
+def _grad_fn_names(t):
+    names, todo, seen = set(), [t.grad_fn], set()
+    while todo:
+        fn = todo.pop()
+        if fn is None or fn in seen:
+            continue
+        seen.add(fn)
+        names.add(type(fn).__name__)
+        todo.extend(f for f, _ in fn.next_functions)
+    return names
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+@pytest.mark.parametrize("size,groups,ceil_mode", [(5, 2, False), (4, 1, True)])
+def test_lrn_max_pool2d_equals_unfused_forward_and_gradient(layout, size, groups, ceil_mode):
+    """The fused function (eager backend, fp32) against pool(norm(x)) in float64: values and gradient; an even window
+    (asymmetric) with Caffe's ceil-mode pooling too; the GEMM window (large enough maps) in NCHW and NHWC."""
+    from alexnet import layers
+
+    torch.manual_seed(12)
+    a = (torch.randn(2, 24, 27, 26) * 30).relu()
+    if layout == "channels_last":
+        a = a.to(memory_format=torch.channels_last)
+    norm = LocalResponseNorm(size, 1e-3, 0.75, 2.0, "paper", groups)
+    pool = torch.nn.MaxPool2d(3, 2, ceil_mode=ceil_mode)
+    prev = layers.set_lrn_backend("eager")
+    try:
+        x = a.clone().requires_grad_()
+        out = layers.lrn_max_pool2d(x, norm, pool)
+        assert "_LRNMaxPoolFunctionBackward" in _grad_fn_names(out)     # the fused path was taken
+        g = torch.randn_like(out)
+        out.backward(g)
+    finally:
+        layers.set_lrn_backend(prev)
+    xr = a.double().requires_grad_()
+    ref = pool(lrn_reference(xr, size, 1e-3, 0.75, 2.0, groups))
+    ref.backward(g.double())
+    torch.testing.assert_close(out.double(), ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(x.grad.double(), xr.grad, rtol=1e-5, atol=1e-6)
+
+
+def test_lrn_max_pool2d_bf16_matches_unfused():
+    from alexnet import layers
+
+    torch.manual_seed(13)
+    a = ((torch.randn(2, 16, 13, 13) * 30).relu()).bfloat16()
+    norm, pool = LocalResponseNorm(groups=2), torch.nn.MaxPool2d(3, 2)
+    results = []
+    for fused in (True, False):
+        x = a.clone().requires_grad_()
+        out = layers.lrn_max_pool2d(x, norm, pool) if fused else pool(norm(x))
+        out.float().square().sum().backward()
+        results.append((out, x.grad))
+    assert results[0][0].dtype == torch.bfloat16 and results[0][1].dtype == torch.bfloat16
+    torch.testing.assert_close(results[0][0], results[1][0])
+    torch.testing.assert_close(results[0][1], results[1][1])
+
+
+def test_lrn_max_pool2d_falls_back_where_fusing_could_be_observed():
+    from alexnet import layers
+
+    norm, pool = LocalResponseNorm(groups=2), torch.nn.MaxPool2d(3, 2)
+    x = (torch.randn(1, 8, 7, 7) * 30).relu().requires_grad_()
+    assert "_LRNMaxPoolFunctionBackward" in _grad_fn_names(layers.lrn_max_pool2d(x, norm, pool))
+    seen = []
+    h = norm.register_forward_hook(lambda m, i, o: seen.append(o.detach().clone()))
+    try:                                              # a hook on the norm sees the LRN's output, as unfused
+        out = layers.lrn_max_pool2d(x, norm, pool)
+        assert "_LRNMaxPoolFunctionBackward" not in _grad_fn_names(out)
+        torch.testing.assert_close(seen[0], norm(x).detach())
+    finally:
+        h.remove()
+    with torch.no_grad():                             # inference: nothing to save, the modules as usual
+        torch.testing.assert_close(layers.lrn_max_pool2d(x, norm, pool), pool(norm(x)))
+    ident = layers.lrn_max_pool2d(x, torch.nn.Identity(), pool)   # --no-lrn
+    torch.testing.assert_close(ident, pool(x))
+
+
+@pytest.mark.parametrize("towers", [1, 2])
+def test_paper_network_fused_training_step_equals_unfused(towers):
+    """The network's forward (fused norm/pool in training) gives the unfused network's loss and gradients, for one
+    and two towers; hooks on norm1/pool2 (``alexnet features``) still see every output."""
+    from alexnet import build_model, layers
+
+    torch.manual_seed(14)
+    model = build_model("paper", num_classes=10, input_size=67, fc_size=32, towers=towers, dropout=0.0,
+                        init="kaiming").double()
+    x = torch.randn(3, 3, 67, 67, dtype=torch.float64)
+    y = torch.tensor([1, 5, 7])
+
+    def grads(hooked):
+        model.zero_grad(set_to_none=True)
+        seen, hooks = {}, []
+        if hooked:
+            for name in ("norm1", "pool2"):
+                hooks.append(getattr(model, name).register_forward_hook(
+                    lambda m, i, o, name=name: seen.__setitem__(name, o.detach().clone())))
+        try:
+            logits = model(x)
+            names = _grad_fn_names(logits)
+            torch.nn.functional.cross_entropy(logits, y).backward()
+        finally:
+            for h in hooks:
+                h.remove()
+        return logits.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}, names, seen
+
+    prev = layers.set_lrn_backend("eager")
+    try:
+        out_f, g_f, names_f, _ = grads(False)
+        out_u, g_u, names_u, seen = grads(True)
+    finally:
+        layers.set_lrn_backend(prev)
+    assert "_LRNMaxPoolFunctionBackward" in names_f and "_LRNMaxPoolFunctionBackward" not in names_u
+    torch.testing.assert_close(out_f, out_u)
+    for n in g_u:
+        torch.testing.assert_close(g_f[n], g_u[n], msg=lambda m, n=n: f"{n}: {m}")
+    assert set(seen) == {"norm1", "pool2"}
+    with torch.no_grad():
+        h1 = model.pool1(model.norm1(model.relu1(model.conv1(x))))
+        torch.testing.assert_close(seen["pool2"], model.pool2(model.norm2(model.relu2(model.conv2(h1)))))

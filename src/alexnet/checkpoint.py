@@ -54,6 +54,13 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise CheckpointError(f"{path}: no such checkpoint file")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: empty file (0 bytes), not a checkpoint")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):   # torch.save: zip archive; legacy: pickle
+        kind = " (a safetensors file? use `alexnet export`/alexnet.interop.read_weights)" if path.suffix == \
+            ".safetensors" else ""
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint (neither a torch.save zip archive nor a pickle; "
+                              f"first bytes {head!r}){kind}")
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
@@ -106,8 +113,14 @@ def load_state_dict_checked(model: torch.nn.Module, state: dict, path: str | os.
 
 def load_model(path: str | os.PathLike, expect_arch: str | None = None,
                map_location: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
-    """(model in eval mode, checkpoint dict) from a checkpoint file or run folder."""
-    ckpt = load_checkpoint(path, map_location)
+    """(model in eval mode, checkpoint dict) from a checkpoint file or run folder, an exported .safetensors file or
+    torchvision's AlexNet .pth (both through ``alexnet.interop.read_weights``)."""
+    if Path(path).suffix.lower() in (".safetensors", ".pth"):
+        from .interop import read_weights
+
+        ckpt = read_weights(path, map_location)
+    else:
+        ckpt = load_checkpoint(path, map_location)
     model = model_from_checkpoint(ckpt, path, expect_arch)
     model.eval()
     return model, ckpt

@@ -23,6 +23,11 @@ activation memory.  Two backends compute it:
 ``auto``      (default) ``compiled`` for large contiguous CPU tensors (>= COMPILE_MIN_NUMEL elements), where
               it was measured to pay, else ``eager``; if compiling fails once, ``eager`` from then on.
 
+``lrn_max_pool2d(x, norm, pool)`` fuses the LRN with the max-pool after it (either backend) for training steps: the
+LRN's output is then not kept for the pool's backward (only the pooling indices are).  The paper network uses it for
+norm1/pool1 and norm2/pool2: measured at batch 128 (224 px, fp32, AVX2 CPU) it lowers the training peak from 1565 to
+1351 MB at the same speed (1.00x); it falls back to the two modules wherever that could be observed (hooks, no grad).
+
 Choose with ``set_lrn_backend(name)`` or the environment variable ``ALEXNET_LRN_BACKEND``.  While tracing,
 scripting, exporting (ONNX) the plain-op ``lrn_functional`` is used; inside ``torch.compile`` of a whole model,
 the plain-op shifted-window form ``lrn_shifted`` (which inductor fuses).

