@@ -1,3 +1,4 @@
+import pytest
 import json
 import subprocess
 import sys
@@ -30,3 +31,13 @@ def test_user_error_is_one_line(capsys):
     assert main(["model", "paper", "--input-size", "16"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "input_size=16" in err[0] and "Traceback" not in err[0]
+
+
+def test_top_level_api_names_resolve():
+    import alexnet
+
+    for name in alexnet._LAZY:
+        assert getattr(alexnet, name) is not None, name
+    assert callable(alexnet.load_model) and alexnet.TrainConfig.__name__ == "TrainConfig"
+    with pytest.raises(AttributeError):
+        alexnet.no_such_name
