@@ -37,3 +37,18 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None):
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     with atomic_output(path) as tmp:
         Path(tmp).write_text(text)
+
+
+def publish_dir(tmp: str | os.PathLike, out: str | os.PathLike) -> None:
+    """Move the completely written folder ``tmp`` to ``out``; an existing ``out`` is swapped out only then, so
+    readers see the old folder or the new one, never a half-written one."""
+    import shutil
+
+    tmp, out = Path(tmp), Path(out)
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)

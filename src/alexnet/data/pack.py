@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from ..utils import publish_dir
 from .datasets import PACK_FORMAT, PACK_META, available_splits, open_dataset, read_pack_meta
 
 PACK_VERSION = 1
@@ -149,13 +150,7 @@ def pack_folder(src: str | os.PathLike, out: str | os.PathLike, *, size: int | N
                 "channels": first.channels, "classes": list(first.classes), "source": str(src_path),
                 "source_kind": first.kind, "seconds": round(time.perf_counter() - t0, 2), "splits": entries}
         (tmp / PACK_META).write_text(json.dumps(meta, indent=1) + "\n")
-        if out_path.exists():
-            old = out_path.parent / f".{out_path.name}.old-{os.getpid()}"
-            os.replace(out_path, old)
-            os.replace(tmp, out_path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out_path)
+        publish_dir(tmp, out_path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

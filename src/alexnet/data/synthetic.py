@@ -38,6 +38,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from ..errors import ConfigError, DataError
+from ..utils import publish_dir
 
 SHAPES = ("circle", "triangle", "square", "pentagon", "hexagon", "star", "cross", "ring", "crescent", "arrow",
           "heart", "lshape")
@@ -329,13 +330,7 @@ def generate(out_dir: str | os.PathLike, *, classes: int = DEFAULTS["classes"],
         manifest = dict(params, images={"train": train_per_class * classes, "val": val_per_class * classes},
                         seconds=round(time.perf_counter() - t0, 2))
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        publish_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
