@@ -179,6 +179,10 @@ def test_ablations_end_to_end(tiny, name, variants):
     assert (out / f"{name}.png").stat().st_size > 0 and (out / f"{name}-summary.csv").is_file()
     md = (out / f"{name}.md").read_text()
     assert "| variant |" in md and "**Paper:**" in md
+    # 3 classes: top-5 error is 0 by construction, so it is not reported
+    assert "val top-5" not in md and "Top-5 error is not reported" in md
+    assert all(r["val_top5_error"] is None for r in res.rows)
+    assert f"**Command:** `alexnet experiment {name} --data " in md
     assert json.loads((out / f"{name}.json").read_text())["config"]["seeds"] == [0]
     if name == "towers":
         half, two = res.rows[1]["parameters"], res.rows[0]["parameters"]
@@ -244,3 +248,30 @@ def test_user_mistakes_are_one_line_errors(tiny, capsys):
     assert "repeated" in capsys.readouterr().err
     assert main(["experiment", "list"]) == 0
     assert "relu-vs-tanh" in capsys.readouterr().out
+
+
+def test_command_line_names_what_differs_from_the_defaults():
+    from alexnet.experiments.common import command_line
+
+    exp = EXPERIMENTS["lrn"]
+    cfg = ExperimentConfig(data="d", out="o", epochs=7, seeds=(0, 1, 2), arch="paper", reuse=False).resolve(exp.defaults)
+    assert command_line(exp, cfg) == "alexnet experiment lrn --data d --epochs 7 --seeds 0 1 2 --arch paper --out o"
+    cfg = ExperimentConfig(out="o").resolve(EXPERIMENTS["relu-vs-tanh"].defaults)
+    assert command_line(EXPERIMENTS["relu-vs-tanh"], cfg).split(" --data ")[1].split()[1:] == ["--out", "o"]
+
+
+def test_report_pastes_the_tables_and_copies_the_figures(tmp_path):
+    from alexnet.cli import main
+
+    root = tmp_path / "results"
+    (root / "lrn").mkdir(parents=True)
+    (root / "lrn" / "lrn.md").write_text("### `lrn`\n\n| a |\n|---|\n| 12.5 |\n\n![lrn](lrn.png)\n")
+    (root / "lrn" / "lrn.png").write_bytes(b"png")
+    template = tmp_path / "t.md"
+    template.write_text("# Experiments\n\nprose\n\n<!-- experiment: lrn -->\n\n<!-- experiment: towers -->\n")
+    report, figs = tmp_path / "E.md", tmp_path / "docs" / "exp"
+    assert main(["experiment", "report", "--out", str(root), "--template", str(template), "--report", str(report),
+                 "--figures", str(figs)]) == 0
+    text = report.read_text()
+    assert "| 12.5 |" in text and "![lrn](docs/exp/lrn.png)" in text and (figs / "lrn.png").read_bytes() == b"png"
+    assert "Not run yet: `alexnet experiment towers`" in text and "<!--" not in text

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+from ..experiments.common import DEFAULT_DATA
+
 
 def register(sub) -> None:
     from ..experiments import EXPERIMENTS
@@ -23,9 +25,12 @@ def register(sub) -> None:
                     "  alexnet experiment relu-vs-tanh --out runs/exp/relu-vs-tanh --seeds 0 1 2\n"
                     "  alexnet experiment lrn --out runs/exp/lrn --epochs 10\n"
                     "  alexnet experiment relu-vs-tanh --data data/cifar10 --epochs 40 --lr-grid 0.03 0.01 0.003\n"
-                    "  alexnet experiment filters --checkpoint runs/demo/best.pt --out runs/exp/filters")
-    p.add_argument("name", choices=("list", *EXPERIMENTS), metavar="NAME", help="an experiment, or 'list'")
-    p.add_argument("--data", default="data/synth-exp",
+                    "  alexnet experiment filters --checkpoint runs/demo/best.pt --out runs/exp/filters\n"
+                    "  alexnet experiment report    # EXPERIMENTS.md from runs/experiments/*/NAME.md")
+    p.add_argument("name", choices=("list", "report", *EXPERIMENTS), metavar="NAME",
+                   help="an experiment, 'list', or 'report' (EXPERIMENTS.md from the tables under --out, default "
+                        "runs/experiments)")
+    p.add_argument("--data", default=DEFAULT_DATA,
                    help="dataset folder (ImageFolder/ILSVRC, CIFAR-10, ...); synthetic data is generated there if "
                         "it does not exist")
     p.add_argument("--out", default=None,
@@ -33,7 +38,8 @@ def register(sub) -> None:
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="e.g. --seeds 0 1 2")
     p.add_argument("--arch", choices=("paper", "paper-1tower", "owt", "cifar"), default=None,
-                   help="network for lrn/overlap-pool/dropout/augment (default: paper, scaled)")
+                   help="network for lrn/overlap-pool/dropout/augment (default: cifar for lrn, overlap-pool and "
+                        "augment; paper, scaled, for dropout)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--init", choices=("paper", "caffe", "kaiming", "default"), default=None)
@@ -48,10 +54,11 @@ def register(sub) -> None:
                    help="training images re-evaluated in eval mode for the train/val gap (0: use the running error)")
     g = p.add_argument_group("relu-vs-tanh")
     g.add_argument("--threshold", type=float, default=None, help="training top-1 error to reach (paper: 0.25)")
-    g.add_argument("--lr-relu", type=float, default=None)
-    g.add_argument("--lr-tanh", type=float, default=None)
+    g.add_argument("--lr-relu", type=float, default=None, help="fixed ReLU lr (giving either lr skips the search)")
+    g.add_argument("--lr-tanh", type=float, default=None, help="fixed tanh lr (giving either lr skips the search)")
     g.add_argument("--lr-grid", type=float, nargs="+", default=None,
-                   help="choose each activation's lr from these on the first seed (as the paper tuned them apart)")
+                   help="choose each activation's lr from these on the first seed (as the paper tuned them apart; "
+                        "default 0.01 0.03)")
     g = p.add_argument_group("filters / neighbours")
     g.add_argument("--checkpoint", default=None, help="use this trained network instead of a brief training run")
     g.add_argument("--queries", type=int, default=None, help="query images in the neighbours figure")
@@ -60,6 +67,11 @@ def register(sub) -> None:
     g.add_argument("--synth-classes", type=int, default=None)
     g.add_argument("--synth-train-per-class", type=int, default=None)
     g.add_argument("--synth-val-per-class", type=int, default=None)
+    g = p.add_argument_group("report")
+    g.add_argument("--template", default="docs/experiments/EXPERIMENTS.template.md",
+                   help="the report's prose, with <!-- experiment: NAME --> where each table goes")
+    g.add_argument("--report", default="EXPERIMENTS.md", help="the report written")
+    g.add_argument("--figures", default="docs/experiments", help="where the report's PNGs are copied")
     g = p.add_argument_group("runtime")
     g.add_argument("--device", default="auto")
     g.add_argument("--workers", type=int, default=None)
@@ -89,6 +101,14 @@ def config_from_args(args):
 def run(args) -> int:
     from ..experiments import EXPERIMENTS, run_experiment
 
+    if args.name == "report":
+        from ..experiments.report import build_report
+
+        r = build_report(args.out or "runs/experiments", args.template, args.report, args.figures)
+        print(f"{r['output']}: {len(r['included'])} experiment tables ({', '.join(r['included']) or 'none'})"
+              + (f"; not run yet: {', '.join(r['missing'])}" if r["missing"] else "")
+              + f"; {len(r['figures'])} figures copied to {args.figures}")
+        return 0
     if args.name == "list":
         for name, e in EXPERIMENTS.items():
             print(f"{name:<13} {e.title}\n{'':<13} paper: {e.claim}\n")

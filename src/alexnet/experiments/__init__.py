@@ -1,7 +1,7 @@
 """The paper's experiments, one function each: a result table (CSV + markdown) and a picture per experiment.
 
     from alexnet.experiments import ExperimentConfig, run_experiment
-    result = run_experiment("lrn", ExperimentConfig(data="data/synth-exp", out="runs/exp/lrn", seeds=(0, 1)))
+    result = run_experiment("lrn", ExperimentConfig(data="data/synth-exp10", out="runs/exp/lrn", seeds=(0, 1)))
     result.rows      # one dict per variant and seed, each with its seed and config
 
 ``alexnet experiment list`` shows them; ``alexnet experiment NAME --out DIR`` runs one (EXPERIMENTS.md: what each

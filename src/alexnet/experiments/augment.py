@@ -1,7 +1,7 @@
 """``augment``: random crops + flips and PCA lighting, each switched off (section 4.1)."""
 from __future__ import annotations
 
-from .ablation import DEFAULTS, check_arch, run_ablation
+from .ablation import CIFAR_DEFAULTS, check_arch, run_ablation
 from .common import Experiment, Variant
 
 
@@ -18,7 +18,7 @@ EXPERIMENT = Experiment(
     name="augment", title="data augmentation (section 4.1)",
     claim="Without the random crops and reflections the network suffers from substantial overfitting; PCA colour "
           "lighting reduces the top-1 error rate by over 1%.",
-    defaults=DEFAULTS, runner=run_ablation, variants=variants,
+    defaults=CIFAR_DEFAULTS, runner=run_ablation, variants=variants,
     note="Without random crops the training crop is the centre crop, as at test time. On the synthetic data the "
          "class is the shape's outline and every colour is random, so colour shifts (PCA lighting) teach the "
          "network nothing it does not already see across images.")

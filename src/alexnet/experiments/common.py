@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import io
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -21,10 +22,17 @@ from ..utils import atomic_output, write_text_atomic
 from .stats import mean_std
 
 Printer = Callable[[str], None]
+_START: dict[str, float] = {}       # experiment name -> perf_counter at the start of its run (for the wall time)
 
-# Synthetic data made when --data does not exist: 5 shape classes, 500 training images, so that a 2-core CPU trains
-# each variant in minutes (the networks then mostly memorise: see EXPERIMENTS.md).
-SYNTH_DEFAULTS = dict(classes=5, train_per_class=100, val_per_class=40, size=256)
+# Synthetic data made when --data does not exist: 10 shape classes (chance: 90% top-1 error, and top-5 means
+# something), 4,000 training and 500 validation images stored at 96 px (every experiment resizes them to 72 or 36 px,
+# so decoding stays cheap).  With 5 classes x 100 images (the first defaults) the networks stayed near chance or
+# memorised the training set: see EXPERIMENTS.md.
+SYNTH_DEFAULTS = dict(classes=10, train_per_class=400, val_per_class=50, size=96)
+DEFAULT_DATA = "data/synth-exp10"
+# The paper network scaled for that data when the flags do not say otherwise: 72-px images, 64-px crops (conv1 -> 15,
+# pools -> 7 -> 3 -> 1, with either pooling), 512 units in fc6/fc7.
+SCALED_PAPER = dict(resize=72, crop=64, fc_size=512)
 
 
 @dataclass(frozen=True)
@@ -32,7 +40,7 @@ class ExperimentConfig:
     """Every knob of an experiment.  None means "the experiment's default" (each experiment module lists its
     defaults in ``DEFAULTS``); ``resolve`` fills them in, and the resolved config is saved as OUT/NAME.json."""
 
-    data: str = "data/synth-exp"
+    data: str = DEFAULT_DATA
     out: str | None = None                  # None: runs/experiments/NAME (filters, neighbours: .../figures)
     epochs: int | None = None
     seeds: tuple | None = None
@@ -117,7 +125,33 @@ class Experiment:
         cfg = cfg.resolve(self.defaults)
         if cfg.out is None:
             cfg = dataclasses.replace(cfg, out=f"runs/experiments/{self.folder or self.name}")
+        _START[self.name] = time.perf_counter()
         return self.runner(self, cfg, printer)
+
+
+def _wall_text(result: "Result") -> str:
+    secs = result.wall_seconds
+    if secs is None:
+        return "not measured"
+    # a run folder can appear in several rows (relu-vs-tanh: the lr search and the final table); it was reused from
+    # an earlier invocation when no row of this one trained it
+    runs: dict[str, bool] = {}
+    train_secs: dict[str, float] = {}
+    for r in result.rows:
+        if "reused" in r:
+            key = r.get("run_dir") or str(len(runs))
+            runs[key] = runs.get(key, True) and bool(r["reused"])
+            train_secs[key] = r.get("train_seconds") or 0.0
+    reused = sum(runs.values())
+    txt = _duration(secs)
+    if reused:
+        txt += (f"; {reused} of {len(runs)} training runs reused from earlier invocations (identical configs); "
+                f"the {len(runs)} runs' training epochs took {_duration(sum(train_secs.values()))} in all")
+    return txt
+
+
+def _duration(secs: float) -> str:
+    return f"{secs / 60:.1f} min" if secs >= 60 else f"{secs:.0f} s"
 
 
 @dataclass
@@ -130,6 +164,7 @@ class Result:
     summary: list[dict] = field(default_factory=list)
     files: dict = field(default_factory=dict)
     markdown: str = ""
+    wall_seconds: float | None = None       # from the start of Experiment.run to the tables
 
 
 @dataclass(frozen=True)
@@ -181,11 +216,12 @@ def native_size(data: str) -> int | None:
 def input_sizes(cfg: ExperimentConfig, arch: str, data: Path) -> tuple[int | None, int | None]:
     """(resize, crop) for ``arch``: the flags when given; else the experiment's scaled defaults for image folders
     (cfg.resize/cfg.crop), and the native size for small-image datasets with the cifar network."""
-    if arch == "cifar" and cfg.resize is None and cfg.crop is None:
+    if cfg.resize is None and cfg.crop is None:
         n = native_size(str(data))
-        if n is not None and n <= 40:
-            return None, None
-        return 36, 32
+        if arch == "cifar":
+            return (None, None) if n is not None and n <= 40 else (36, 32)
+        if n is None:                   # an image folder: the scaled paper network's input
+            return SCALED_PAPER["resize"], SCALED_PAPER["crop"]
     return cfg.resize, cfg.crop
 
 
@@ -196,8 +232,8 @@ def train_config(cfg: ExperimentConfig, variant: Variant, seed: int, out: Path, 
     from ..train import TrainConfig
 
     model = {"init": cfg.init} if cfg.init else {}
-    if variant.arch in ("paper", "paper-1tower") and cfg.fc_size is not None:
-        model["fc_size"] = cfg.fc_size
+    if variant.arch in ("paper", "paper-1tower"):
+        model["fc_size"] = cfg.fc_size if cfg.fc_size is not None else SCALED_PAPER["fc_size"]
     model.update(variant.model)
     resize, crop = input_sizes(cfg, variant.arch, data)
     kw = dict(data=str(data), out=str(out), arch=variant.arch, model=model, epochs=cfg.epochs,
@@ -222,8 +258,35 @@ def _finished_run(run_dir: Path, tcfg) -> bool:
     except (OSError, ValueError, KeyError):
         return False
     want = json.loads(json.dumps(tcfg.to_dict()))
-    same = all(saved.get(k) == v for k, v in want.items() if k not in _VOLATILE)
+    same = all(saved.get(k) == v for k, v in want.items() if k not in _VOLATILE and k != "model")
+    same = same and _canonical_model(saved.get("arch"), saved.get("model")) == _canonical_model(want["arch"],
+                                                                                                want["model"])
     return same and len(rows) == tcfg.epochs and (run_dir / "last.pt").is_file()
+
+
+def _identical_sibling_run(run_dir: Path, tcfg) -> Path | None:
+    """A finished run with exactly this config in a sibling experiment folder (OUT/../*/runs/*), or None."""
+    out = run_dir.parent.parent
+    try:
+        candidates = sorted(out.parent.glob("*/runs/*/config.json"))
+    except OSError:
+        return None
+    for c in candidates:
+        d = c.parent
+        if d.resolve() != run_dir.resolve() and _finished_run(d, tcfg):
+            return d
+    return None
+
+
+def _canonical_model(arch, model) -> dict | None:
+    """The full network config a model dict asks for, so that {} and {"lrn": True} on a network with LRN are the
+    same run."""
+    from ..model import make_config
+
+    try:
+        return make_config(arch, **(model or {})).to_dict()
+    except Exception:  # noqa: BLE001 - an unreadable saved config is simply not the same run
+        return None
 
 
 def _read_metrics(run_dir: Path) -> list[dict]:
@@ -240,11 +303,22 @@ def run_variant(cfg: ExperimentConfig, variant: Variant, seed: int, data: Path, 
     run_dir = Path(cfg.out) / "runs" / f"{variant.name}-seed{seed}"
     tcfg = train_config(cfg, variant, seed, run_dir, data)
     reused = cfg.reuse and _finished_run(run_dir, tcfg)
-    if reused:
+    twin = None if reused or not cfg.reuse else _identical_sibling_run(run_dir, tcfg)
+    if twin is not None:
+        # the same training (e.g. the default CIFAR network is `lrn` in lrn, `overlap-3x3s2` in overlap-pool and
+        # `full` in augment): copy the finished run instead of training it again
+        import shutil
+
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        shutil.copytree(twin, run_dir)
+        reused = True
+        printer(f"{label}{variant.name}, seed {seed}: reusing the identical finished run {twin} (copied to {run_dir})")
+    elif reused:
         printer(f"{label}{variant.name}, seed {seed}: reusing the finished run in {run_dir}")
     else:
         printer(f"{label}{variant.name}, seed {seed}: training ({variant.describe()}) -> {run_dir}")
-        train(tcfg, printer=printer)
+        train(tcfg, printer=printer, overwrite=True)   # an unfinished or differently-configured run: afresh
     return {"history": _read_metrics(run_dir), "run_dir": run_dir, "train_config": tcfg, "reused": reused}
 
 
@@ -276,6 +350,12 @@ def train_set_error(model, prep: dict, data: Path, images: int, seed: int, cfg: 
 
 
 # --------------------------------------------------------------------------------------------------- tables
+
+def top5_meaningful(classes: int | None) -> bool:
+    """Top-5 error says something only with more than 5 classes (with 5 or fewer every label is in the top 5, so
+    the error is 0 by construction): with fewer, tables report it as n/a."""
+    return classes is None or classes > 5
+
 
 def pct(x: float | None, digits: int = 1) -> str:
     return "—" if x is None else f"{100 * x:.{digits}f}"
@@ -328,10 +408,42 @@ def _csv_value(v):
     return v
 
 
-def finish(result: Result, cfg: ExperimentConfig, markdown: str, printer: Printer) -> Result:
-    """Write OUT/NAME.csv (rows), OUT/NAME-summary.csv, OUT/NAME.md and OUT/NAME.json (the resolved config and the
-    files); print the markdown."""
+# Fields that never become flags of the reproducing command (runtime only).
+_NOT_FLAGS = ("out", "device", "workers", "progress", "reuse")
+
+
+def command_line(exp: "Experiment", cfg: ExperimentConfig) -> str:
+    """The ``alexnet experiment`` command that reproduces ``cfg`` (resolved): the experiment's name, --data, --out,
+    and a flag for every field that differs from what the command would get without it."""
+    base = ExperimentConfig().resolve(exp.defaults)
+    parts = ["alexnet experiment", exp.name, "--data", str(cfg.data)]
+    for f in dataclasses.fields(cfg):
+        if f.name in _NOT_FLAGS or f.name == "data":
+            continue
+        v, d = getattr(cfg, f.name), getattr(base, f.name)
+        if v == d or v is None:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(v, bool):
+            parts.append(flag if v else "--no-" + f.name.replace("_", "-"))
+        elif isinstance(v, (list, tuple)):
+            parts += [flag, *(_short(x) for x in v)]
+        else:
+            parts += [flag, _short(v)]
+    parts += ["--out", str(cfg.out)]
+    return " ".join(parts)
+
+
+def finish(result: Result, cfg: ExperimentConfig, markdown: str, printer: Printer,
+           exp: "Experiment | None" = None) -> Result:
+    """Write OUT/NAME.csv (rows), OUT/NAME-summary.csv, OUT/NAME.md and OUT/NAME.json (the resolved config, the
+    files and the command that reproduces them); print the markdown."""
     out = Path(cfg.out)
+    if exp is not None and exp.name in _START:
+        result.wall_seconds = time.perf_counter() - _START[exp.name]
+    command = command_line(exp, cfg) if exp is not None else None
+    if command:
+        markdown += f"\n\n**Command:** `{command}` (wall time {_wall_text(result)})"
     out.mkdir(parents=True, exist_ok=True)
     result.files["csv"] = str(write_csv(out / f"{result.name}.csv", result.rows))
     if result.summary:
@@ -339,7 +451,8 @@ def finish(result: Result, cfg: ExperimentConfig, markdown: str, printer: Printe
     write_text_atomic(out / f"{result.name}.md", markdown + "\n")
     result.files["markdown"] = str(out / f"{result.name}.md")
     write_text_atomic(out / f"{result.name}.json", json.dumps({"experiment": result.name, "config": cfg.to_dict(),
-                                                               "files": result.files}, indent=2) + "\n")
+                                                               "command": command, "files": result.files},
+                                                              indent=2) + "\n")
     result.markdown = markdown
     printer("")
     printer(markdown)
@@ -369,13 +482,14 @@ def setup_line(cfg: ExperimentConfig, data: Path, arch: str, tcfg, show_lr: bool
 def plot_variant_curves(runs: list[dict], out_png: Path, title: str, keys=("train_top1_error", "val_top1_error"),
                         labels=("training top-1 error (running, with dropout/augmentation)",
                                 "validation top-1 error"), styles: dict | None = None,
-                        threshold: float | None = None) -> Path:
+                        threshold: float | None = None, chance: float | None = None) -> Path:
     """One panel per metric in ``keys``: error (%) vs epoch, a colour per variant, each seed a thin line and the
     mean over seeds a thick one.  ``runs``: dicts with variant, seed, history."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     variants = list(dict.fromkeys(r["variant"] for r in runs))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -398,6 +512,9 @@ def plot_variant_curves(runs: list[dict], out_png: Path, title: str, keys=("trai
                         label=f"{v} (mean of {len(curves)})" if len(curves) > 1 else v)
         if threshold is not None and key.startswith("train"):
             ax.axhline(100 * threshold, color="grey", ls=":", lw=1.2, label=f"{100 * threshold:g}% threshold")
+        if chance is not None:
+            ax.axhline(100 * chance, color="black", ls="--", lw=0.8, alpha=0.5, label=f"chance ({100 * chance:.0f}%)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel("error (%)")
         ax.set_title(label, fontsize=9)

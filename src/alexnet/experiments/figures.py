@@ -11,7 +11,8 @@ from .ablation import DEFAULTS as ABLATION_DEFAULTS
 from .common import (Experiment, ExperimentConfig, Printer, Result, Variant, ensure_data, finish, markdown_table,
                      run_variant, setup_line)
 
-DEFAULTS = {**ABLATION_DEFAULTS, "seeds": (0,), "epochs": 12, "queries": 8, "neighbours": 6}
+# The same training as the towers experiment's two-tower run, which is therefore reused when it has finished.
+DEFAULTS = {**ABLATION_DEFAULTS, "seeds": (0,), "queries": 8, "neighbours": 6}
 SPECIFIC = 0.5          # a kernel counts as colour-specific when most of its energy is colour-opponent
 STAT_QUERIES = 200      # validation images whose neighbours give the same-class fractions
 PIXEL_SIZE = 64         # the pixel-space baseline compares images at most this size
@@ -34,7 +35,8 @@ def _networks(cfg: ExperimentConfig, printer: Printer, name: str) -> tuple[list[
         model, ckpt = load_model(run["run_dir"] / "last.pt")
         nets.append({"source": str(run["run_dir"] / "last.pt"), "seed": seed, "model": model, "ckpt": ckpt})
         tcfg = run["train_config"]
-    return nets, "network: the two-tower paper network trained briefly with the paper's recipe; " + \
+    return nets, "network: the two-tower paper network, scaled, trained briefly (the same run as the towers " \
+                 "experiment's `two-towers` with these settings); " + \
         setup_line(cfg, data, "paper", tcfg)
 
 
@@ -97,7 +99,7 @@ def run_filters(exp: Experiment, cfg: ExperimentConfig, printer: Printer) -> Res
         lines.append(f"Measured (seed {s['seed']}): tower {s['most_colour_specific_tower']} is the more "
                      f"colour-specific one, by {abs(s['tower_difference']):.3f}.")
     lines += ["", "![filters](filters.png)"]
-    return finish(result, cfg, "\n".join(lines), printer)
+    return finish(result, cfg, "\n".join(lines), printer, exp)
 
 
 def _same_class_fraction(query_feats, query_labels, db_feats, db_labels, k: int) -> float:
@@ -185,7 +187,7 @@ def run_neighbours(exp: Experiment, cfg: ExperimentConfig, printer: Printer) -> 
                      f"neighbours share the query's class, against {100 * r['same_class_fraction_pixels']:.0f}% of "
                      f"the pixel-space neighbours and {100 * r['chance']:.0f}% by chance.")
     lines += ["", "![neighbours](neighbours.png)"]
-    return finish(result, cfg, "\n".join(lines), printer)
+    return finish(result, cfg, "\n".join(lines), printer, exp)
 
 
 FILTERS = Experiment(

@@ -1,7 +1,7 @@
 """``lrn``: with and without local response normalization (section 3.3)."""
 from __future__ import annotations
 
-from .ablation import DEFAULTS, check_arch, run_ablation
+from .ablation import CIFAR_DEFAULTS, check_arch, run_ablation
 from .common import Experiment, Variant
 
 
@@ -15,6 +15,6 @@ EXPERIMENT = Experiment(
     claim="LRN (k=2, n=5, alpha=1e-4, beta=0.75 after the ReLUs of conv1/conv2) reduced the ImageNet top-1/top-5 "
           "error rates by 1.4%/1.2%; on CIFAR-10 a four-layer CNN went from 13% test error without normalization "
           "to 11% with it.",
-    defaults=DEFAULTS, runner=run_ablation, variants=variants,
+    defaults=CIFAR_DEFAULTS, runner=run_ablation, variants=variants,
     note="With `--arch cifar` the network is the four-layer CIFAR net, whose normalization (cuda-convnet `rnorm`) "
          "is over 3x3 neighbourhoods within a map.")

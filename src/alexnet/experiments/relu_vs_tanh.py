@@ -17,12 +17,19 @@ from .stats import first_crossing, interpolated_crossing, mean_std, ratio, speed
 ACTIVATIONS = ("relu", "tanh")
 NO_REGULARIZATION = dict(flip=False, random_crop=False, lighting=False, weight_decay=0.0)
 
-# On the default synthetic data (5 classes, 500 training images at 32 px) the network reaches low training error only
-# by memorising, slowly: 50% training error (chance: 80%) is reached by both activations within 25 epochs, 25% is
-# not.  The paper's cuda-convnet init (std 1e-4 in conv1) sat at chance for the first epochs here, so the default
-# init is He's (kaiming, with each activation's gain).  On CIFAR-10: --threshold 0.25 --epochs 40 --init paper.
-DEFAULTS = dict(arch="cifar", epochs=25, seeds=(0, 1, 2), batch_size=16, init="kaiming", schedule="constant",
-                lr_relu=0.01, lr_tanh=0.01, threshold=0.5)
+# The default data (10 shape classes, 4,000 training images at 32 px) is large enough that the network does not
+# simply memorise it in a few epochs (with 500 images of 5 classes, the first defaults, tanh memorised the set while
+# the validation error stayed near chance).  Measured there with ReLU at lr 0.01: 81%, 52%, 35%, 27% training error
+# after epochs 1-4 (validation 27% after 4); tanh at lr 0.01: 75%, 55%, 46%, 39%.  Hence 4 epochs and a 40% threshold,
+# which both activations cross inside the run, so the ratio is measured rather than bounded (CIFAR-10: --threshold
+# 0.25, the paper's).
+# The paper's cuda-convnet init (std 1e-4 in conv1) sat at chance for the first epochs here, so the default init is
+# He's (kaiming, with each activation's gain); --init paper restores it.  Each activation takes the better of two
+# learning rates on seed 0 (the paper tuned them separately).  On CIFAR-10: --data data/cifar10 --threshold 0.25
+# --epochs 40 --lr-grid 0.03 0.01 0.003.
+DEFAULTS = dict(arch="cifar", epochs=4, seeds=(0, 1), batch_size=32, init="kaiming", schedule="constant",
+                lr_grid=(0.01, 0.03), threshold=0.4)
+DEFAULT_LR = 0.01       # an activation whose lr is not given when the other's is (--lr-relu/--lr-tanh: no search)
 
 
 def _variant(activation: str, lr: float, cfg: ExperimentConfig) -> Variant:
@@ -72,8 +79,9 @@ def run(exp: Experiment, cfg: ExperimentConfig, printer: Printer) -> Result:
                           "the network of Figure 1")
     data = ensure_data(cfg, printer)
     rows: list[dict] = []
-    lrs = {"relu": cfg.lr_relu, "tanh": cfg.lr_tanh}
-    if cfg.lr_grid:
+    searched = bool(cfg.lr_grid) and cfg.lr_relu is None and cfg.lr_tanh is None
+    lrs = {"relu": cfg.lr_relu or DEFAULT_LR, "tanh": cfg.lr_tanh or DEFAULT_LR}
+    if searched:
         lrs = {a: _choose_lr(cfg, a, data, printer, rows) for a in ACTIVATIONS}
     runs = []
     total = 2 * len(cfg.seeds)
@@ -89,13 +97,24 @@ def run(exp: Experiment, cfg: ExperimentConfig, printer: Printer) -> Result:
     result = Result(exp.name, rows, summary)
     result.files["png"] = str(plot_variant_curves(
         runs, out / "relu-vs-tanh.png",
-        f"Figure 1: four-layer CNN, ReLU (solid) vs tanh (dashed), {len(cfg.seeds)} seed(s), "
-        f"lr {lrs['relu']:g} / {lrs['tanh']:g}",
+        f"Figure 1: four-layer CNN on {Path(str(data)).name}\nReLU (solid, lr {lrs['relu']:g}) vs tanh (dashed, "
+        f"lr {lrs['tanh']:g}), {len(cfg.seeds)} seed{'s' if len(cfg.seeds) > 1 else ''} (thin) and their mean",
         keys=("train_top1_error",), labels=("training top-1 error (no regularization)",),
         styles={"relu": {"ls": "-", "color": "tab:blue"}, "tanh": {"ls": "--", "color": "tab:red"}},
-        threshold=cfg.threshold))
-    md = _markdown(exp, cfg, data, rows, summary, runs[0]["train_config"], lrs)
-    return finish(result, cfg, md, printer)
+        threshold=cfg.threshold, chance=_chance(runs[0]["run_dir"])))
+    md = _markdown(exp, cfg, data, rows, summary, runs[0]["train_config"], lrs, searched)
+    return finish(result, cfg, md, printer, exp)
+
+
+def _chance(run_dir: Path) -> float | None:
+    """1 - 1/classes of the run's data (from its checkpoint), for the plot."""
+    from ..checkpoint import load_checkpoint
+
+    try:
+        classes = load_checkpoint(Path(run_dir) / "last.pt").get("classes")
+    except Exception:  # noqa: BLE001 - only a line on a plot
+        return None
+    return 1 - 1 / len(classes) if classes else None
 
 
 def summarize(final: list[dict], horizon: int) -> list[dict]:
@@ -141,13 +160,14 @@ def _epochs_text(m, sd, reached: int, n: int, horizon: int) -> str:
 
 
 def _markdown(exp: Experiment, cfg: ExperimentConfig, data: Path, rows: list[dict], summary: list[dict], tcfg,
-              lrs: dict) -> str:
+              lrs: dict, searched: bool) -> str:
     thr = f"{100 * cfg.threshold:g}%"
     lines = [f"### `{exp.name}`: {exp.title}", "", f"**Paper:** {exp.claim}", "",
              f"**Setup:** {setup_line(cfg, data, 'cifar', tcfg, show_lr=False)}; no regularization (no dropout, "
              f"weight decay 0, no crops/flips/lighting); no response normalization; learning rate ReLU "
              f"{lrs['relu']:g}, tanh {lrs['tanh']:g}"
-             + (f" (each chosen from {list(cfg.lr_grid)} on seed {cfg.seeds[0]})" if cfg.lr_grid else "")
+             + (f" (each chosen from {list(cfg.lr_grid)} on seed {cfg.seeds[0]}: the fewest epochs to the threshold, "
+                f"else the lowest final training error)" if searched else "")
              + f"; threshold: {thr} training error.", "",
              f"Epochs to reach {thr} training top-1 error (linearly interpolated between epochs; mean ± sample std "
              "over seeds), and the speed-up tanh/ReLU per seed:", "",
