@@ -330,3 +330,20 @@ def test_user_mistake_is_one_line_without_traceback(e2e, name, capsys, monkeypat
 def test_user_mistake_in_a_real_process(e2e, name):
     proc = e2e["results"][name]
     check_one_line_error(name, proc.returncode, proc.stdout, proc.stderr, e2e["work"])
+
+
+def test_cli_resume_continues_the_run(e2e):
+    """1 epoch, then `--resume` to 2: the same weights as the fixture's 2 epochs straight, and one metrics table."""
+    import torch
+
+    work = e2e["work"]
+    ok(alexnet("train", "--data", "data", "--out", "res", *TRAIN_FLAGS, "--epochs", "1", cwd=work))
+    again = alexnet("train", "--data", "data", "--out", "res", *TRAIN_FLAGS, "--epochs", "1", cwd=work)
+    assert again.returncode == 1 and "already holds a training run" in again.stderr   # nothing overwritten
+    ok(alexnet("train", "--data", "data", "--out", "res", *TRAIN_FLAGS, "--resume", "res", cwd=work))
+    rows = (work / "res" / "metrics.csv").read_text().strip().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["1", "2"]
+    straight = torch.load(work / "run" / "last.pt", weights_only=True)["model"]
+    resumed = torch.load(work / "res" / "last.pt", weights_only=True)["model"]
+    for k in straight:
+        torch.testing.assert_close(resumed[k], straight[k], rtol=0, atol=1e-6, msg=k)

@@ -190,8 +190,9 @@ def _flat_loss_hint(train_loss: float, num_classes: int, init: str) -> str | Non
         others = " or ".join(f"--init {i}" for i in ("caffe", "kaiming") if i != init)
         why = ("the known AlexNet plateau (Caffe used biases of 0.1 and std 0.005 in fc6/fc7 for this reason)"
                if init == "paper" else "a plateau")
-        return (f"training loss {train_loss:.3f} is stuck at ln({num_classes}) = {chance:.3f} (chance): the network "
-                f"is not learning. With init={init!r} this is {why}; try {others}, a lower --lr, or more epochs.")
+        return (f"training loss {train_loss:.3f} is still at ln({num_classes}) = {chance:.3f} (chance). Deep nets often "
+                f"sit there for a few epochs before they learn; with init={init!r} this is {why}. If it stays there, "
+                f"try {others}, a lower --lr, or more epochs.")
     return None
 
 
@@ -203,8 +204,7 @@ def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, rank: in
     resume: a run folder (or checkpoint file) to continue exactly.  A run folder that already holds a checkpoint is
     never overwritten silently: without ``resume`` that is an error unless ``overwrite=True``, which first removes the
     old run's files (checkpoints, metrics, log, TensorBoard events, curves) so nothing of two runs is mixed.
-    rank/world_size/reduce/wrap_model are for
-    data-parallel training (``alexnet.distributed``): ``reduce`` sums a float64 tensor across ranks and
+    rank/world_size/reduce/wrap_model are for data-parallel training (``alexnet.distributed``): ``reduce`` sums a float64 tensor across ranks and
     ``wrap_model`` wraps the model (DistributedDataParallel); only rank 0 writes files.
     """
     from .data import TrainTransform, dataset_stats, open_dataset
@@ -432,8 +432,9 @@ def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, rank: in
             msg = (f"epoch {epoch + 1}/{cfg.epochs}  lr {row['lr']:.0e}  train loss {row['train_loss']:.4f} "
                    f"top-1 err {100 * row['train_top1_error']:.1f}%")
             if val is not None:
-                msg += (f" | val loss {val['loss']:.4f} top-1 err {100 * val['top1_error']:.1f}% "
-                        f"top-5 err {100 * val['top5_error']:.1f}%")
+                msg += f" | val loss {val['loss']:.4f} top-1 err {100 * val['top1_error']:.1f}%"
+                if len(classes) > 5:   # with 5 classes or fewer top-5 error is 0 by definition
+                    msg += f" top-5 err {100 * val['top5_error']:.1f}%"
             msg += f" | {row['images_per_second']:.0f} img/s, {epoch_seconds:.0f} s"
             if lr_changed:
                 msg += f"  -> lr {schedule.lr:.0e}"
