@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,52 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     return Path(path)
 
 
+def _not_torch_file(p: Path, head: bytes) -> CheckpointError:
+    hint = {".caffemodel": " (it looks like a Caffe model: use convert_caffe / `alexnet convert caffe`)",
+            ".safetensors": " (a .safetensors file: use alexnet.interop.read_weights / load_weights)"}
+    return CheckpointError(f"{p}: not a readable PyTorch file (corrupt, or no torch.save zip/pickle at all; starts "
+                           f"with {head!r}){hint.get(p.suffix.lower(), '')}")
+
+
+def safe_torch_load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(weights_only=True)`` with one-line CheckpointErrors: a pickle that would import or call anything
+    but tensors and plain values is refused before any of its code runs."""
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"{p}: no such file")
+    if p.stat().st_size == 0:
+        raise CheckpointError(f"{p}: empty file (0 bytes), not a weight file")
+    with open(p, "rb") as f:
+        head = f.read(4)
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):   # torch.save: a zip archive; legacy: a pickle
+        raise _not_torch_file(p, head)
+    try:
+        return torch.load(p, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "Unsupported operand" in str(e):   # a pickle header over bytes that are no pickle: nothing to refuse
+            raise _not_torch_file(p, head) from None
+        raise CheckpointError(f"{p}: refused to load: the file contains Python objects other than tensors and plain "
+                              f"values (weights_only=True), i.e. code that would run on loading; nothing was run. "
+                              f"Only load pickles you trust. Detail: {_unpickler_detail(e)}") from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, struct.error) as e:
+        raise CheckpointError(f"{p}: not a readable PyTorch file (truncated or corrupt?): {_first_line(e)}") from None
+
+
+def _unpickler_detail(e: BaseException) -> str:
+    """The informative line of torch's weights_only refusal ("Unsupported global: GLOBAL io.open ...")."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
+    for line in text.splitlines():
+        if "Unsupported global" in line or "WeightsUnpickler error" in line:
+            line = line.strip().removeprefix("WeightsUnpickler error:").strip()
+            return line.split(" was not an allowed global")[0][:200]
+    return _first_line(e)
+
+
+def _first_line(e: BaseException, limit: int = 200) -> str:
+    text = str(e).strip()
+    return (text.splitlines()[0] if text else type(e).__name__)[:limit]
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint safely (``weights_only=True``); one-line CheckpointError for any bad file."""
     path = Path(path)
@@ -50,26 +98,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         else:
             raise CheckpointError(f"{path}: a directory without best.pt or last.pt (expected a checkpoint file "
                                   "or a run folder)")
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"{path}: empty file (0 bytes), not a checkpoint")
-    with open(path, "rb") as f:
-        head = f.read(4)
-    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):   # torch.save: zip archive; legacy: pickle
-        kind = " (a safetensors file? use `alexnet export`/alexnet.interop.read_weights)" if path.suffix == \
-            ".safetensors" else ""
-        raise CheckpointError(f"{path}: not a PyTorch checkpoint (neither a torch.save zip archive nor a pickle; "
-                              f"first bytes {head!r}){kind}")
-    try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise CheckpointError(f"{path}: refused to load: the file contains Python objects other than tensors and "
-                              f"plain values (weights_only=True). Only load pickles you trust. Detail: "
-                              f"{str(e).splitlines()[0][:200]}") from None
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError) as e:
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (truncated or corrupt?): "
-                              f"{str(e).splitlines()[0][:200]}") from None
+    data = safe_torch_load(path, map_location)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         hint = ""
         if isinstance(data, dict) and any(k.startswith(("features.", "classifier.")) for k in data):

@@ -26,9 +26,7 @@ import hashlib
 import json
 import math
 import os
-import pickle
 import re
-import struct
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +35,8 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
-from .checkpoint import FORMAT, VERSION, load_checkpoint, model_from_checkpoint, save_checkpoint
+from .checkpoint import (FORMAT, VERSION, _first_line, load_checkpoint, model_from_checkpoint, safe_torch_load,
+                         save_checkpoint)
 from .errors import CheckpointError, ConfigError
 from .model import ModelConfig, make_config
 from .utils import atomic_output
@@ -104,46 +103,6 @@ def read_class_names(path: str | os.PathLike) -> list[str]:
 # --------------------------------------------------------------------------------------------------------------
 # safe reading
 # --------------------------------------------------------------------------------------------------------------
-
-def safe_torch_load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
-    """``torch.load(weights_only=True)`` with one-line CheckpointErrors: a pickle that would import or call anything
-    but tensors and plain values is refused before any of its code runs."""
-    p = Path(path)
-    if not p.is_file():
-        raise CheckpointError(f"{p}: no such file")
-    if p.stat().st_size == 0:
-        raise CheckpointError(f"{p}: empty file (0 bytes), not a weight file")
-    try:
-        return torch.load(p, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
-        if "Unsupported operand" in str(e):   # bytes that are no pickle at all: nothing to refuse
-            with open(p, "rb") as f:
-                head = f.read(4)
-            hint = " (it looks like a Caffe model: use convert_caffe / `alexnet convert caffe`)" \
-                if p.suffix.lower() == ".caffemodel" else ""
-            raise CheckpointError(f"{p}: not a readable PyTorch file (corrupt, or no torch.save zip/pickle at all; "
-                                  f"starts with {head!r}){hint}") from None
-        raise CheckpointError(f"{p}: refused to load: the file contains Python objects other than tensors and plain "
-                              f"values (weights_only=True), i.e. code that would run on loading; nothing was run. "
-                              f"Only load pickles you trust. Detail: {_unpickler_detail(e)}") from None
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, struct.error) as e:
-        raise CheckpointError(f"{p}: not a readable PyTorch file (truncated or corrupt?): {_first_line(e)}") from None
-
-
-def _unpickler_detail(e: BaseException) -> str:
-    """The informative line of torch's weights_only refusal ("Unsupported global: GLOBAL io.open ...")."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
-    for line in text.splitlines():
-        if "Unsupported global" in line or "WeightsUnpickler error" in line:
-            line = line.strip().removeprefix("WeightsUnpickler error:").strip()
-            return line.split(" was not an allowed global")[0][:200]
-    return _first_line(e)
-
-
-def _first_line(e: BaseException, limit: int = 200) -> str:
-    text = str(e).strip()
-    return (text.splitlines()[0] if text else type(e).__name__)[:limit]
-
 
 def _is_torchvision_state_dict(obj: Any) -> bool:
     return (isinstance(obj, Mapping) and len(obj) > 0 and all(isinstance(k, str) for k in obj)
