@@ -1,0 +1,37 @@
+"""Every named choice of the project, declared once, importable without torch.
+
+The CLI builds its ``choices=`` lists from here; the library's registries (architectures in ``model``, dataset
+formats in ``data.formats``, learning-rate schedules in ``schedules``, inits in ``init``) check at import time that
+what they register is exactly what is named here, and ``tests/test_choices.py`` checks every CLI choice list
+against these tuples. To add an entry: name it here, register it where it lives, add its test.
+"""
+from __future__ import annotations
+
+# Networks (model.py): the paper's two-tower ILSVRC net, its one-tower comparison, torchvision's "one weird trick"
+# variant, and Krizhevsky's four-layer CIFAR-10 net of Figure 1.
+ARCHS = ("paper", "paper-1tower", "owt", "cifar")
+ACTIVATIONS = ("relu", "tanh")                       # section 3.1
+TOWERS = (1, 2)                                      # section 3.2
+# LRN (section 3.3): "paper" = the text's k + alpha * sum; "caffe" = k=1, alpha/n (bvlc_alexnet's weights).
+LRN_CONVENTIONS = ("paper", "caffe")
+LRN_BACKENDS = ("auto", "eager", "compiled")
+INITS = ("paper", "caffe", "kaiming", "default")     # section 5; default = PyTorch's own
+
+# Data (data/): dataset formats "auto" detects among the others.
+DATASET_KINDS = ("auto", "imagefolder", "ilsvrc", "cifar10", "mnist", "fashion-mnist", "packed")
+SPLITS = ("train", "val")
+NORMALIZATIONS = ("auto", "paper", "standard")       # paper: subtract the mean (0-255); standard: also / std
+
+# Training (optim.py, schedules.py).
+OPTIMIZERS = ("paper", "sgd")                        # paper: section 5's update (lr inside the velocity)
+SCHEDULES = ("plateau", "step", "cosine", "constant")
+EVAL_CROPS = (1, 10)                                 # centre crop | the paper's 10 patches (section 4.1)
+
+# Runtime (runtime.py).
+DEVICES_HELP = "auto, cpu, cuda, cuda:N, mps"
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+# Everything around the model.
+EXPORT_FORMATS = ("onnx", "torchscript", "safetensors")
+BENCH_MODES = ("train", "infer")
+FEATURE_POOLS = ("none", "avg")
