@@ -81,8 +81,9 @@ def evaluate_tiny(data, **dist_kw):
 
     val = open_dataset(data, "val", image_size=72)
     assert len(val) == VAL_IMAGES
-    return evaluate(tiny_model(), val, crop=64, mean=[120.0] * 3, std=[60.0] * 3, batch_size=2, device="cpu",
-                    precision="fp32", workers=0, progress=False, **dist_kw)
+    prep = {"crop": 64, "mean": [120.0] * 3, "std": [60.0] * 3}
+    return evaluate(tiny_model(), val, prep, batch_size=2, device="cpu", precision="fp32", workers=0, progress=False,
+                    **dist_kw)
 
 
 def train_config(data, out, epochs):
@@ -118,14 +119,13 @@ def _worker(rank, data, out_dir):
     meter.update(logits, y[shard], loss)
     result.update(model=model.state_dict(), meter=reduce(meter.state()))
     # (b) distributed evaluation of an odd number of images
-    result["eval"] = evaluate_tiny(data, rank=rank, world_size=WORLD, reduce=reduce)
+    result["eval"] = evaluate_tiny(data, dist=ctx)
     # (c) the same tiny run twice: 2 epochs straight, and 1 epoch through the CLI's entry point (which leaves the
     # process group at the end); the torchrun test resumes the second and must arrive at the first's weights
     from alexnet.train import train
 
-    result["straight"] = train(train_config(data, os.path.join(out_dir, "straight"), epochs=2), rank=ctx.rank,
-                               world_size=ctx.world_size, reduce=reduce, wrap_model=ddp_wrapper(ctx),
-                               device=ctx.device, printer=lambda s: None)
+    result["straight"] = train(train_config(data, os.path.join(out_dir, "straight"), epochs=2), dist=ctx,
+                               printer=lambda s: None)
     result["split"] = train_entry(train_config(data, os.path.join(out_dir, "split"), epochs=1))
     torch.save(result, os.path.join(out_dir, f"rank{rank}.pt"))
 

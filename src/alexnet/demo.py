@@ -72,7 +72,7 @@ def run_demo(cfg: DemoConfig, printer=print) -> dict:
     train_set = open_dataset(cfg.data, "train", image_size=prep["resize"])
     evals = {}
     for crops in (1, 10):
-        evals[crops] = evaluate(model, val_set, crop=prep["crop"], mean=prep["mean"], std=prep["std"], crops=crops,
+        evals[crops] = evaluate(model, val_set, prep, crops=crops,
                                 batch_size=cfg.batch_size, device=cfg.device, progress=cfg.progress)
 
     printer("[4/4] pictures: conv1 filters per tower (Figure 3), fc7 nearest neighbours (Figure 4)")

@@ -33,12 +33,25 @@ class DistContext:
     rank: int
     world_size: int
     local_rank: int
-    device: torch.device
+    device: torch.device | None
     backend: str
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    @classmethod
+    def single(cls, device: torch.device | None = None) -> "DistContext":
+        """One process, no process group (``device`` None: the trainer resolves it from its config)."""
+        return cls(0, 1, 0, device, "none")
+
+    def reduce(self, t: torch.Tensor) -> torch.Tensor:
+        """The sum of ``t`` over all ranks, on the CPU (one process: ``t`` itself)."""
+        return t if self.world_size == 1 else all_reduce_sum(self.device)(t)
+
+    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The model as this process runs it: DistributedDataParallel in a process group, else unchanged."""
+        return model if self.world_size == 1 else ddp_wrapper(self)(model)
 
 
 def init_from_env(device: str = "auto") -> DistContext:
@@ -95,7 +108,7 @@ def ddp_wrapper(ctx: DistContext) -> Callable[[torch.nn.Module], torch.nn.Module
     return wrap
 
 
-def train_entry(cfg, resume=None, overwrite: bool = False):
+def train_entry(cfg, resume=None, overwrite: bool = False, printer=None):
     """Run ``alexnet.train.train`` in this process, joining a torchrun process group when there is one.
 
     Returns the summary on rank 0 and None on other ranks.
@@ -104,7 +117,7 @@ def train_entry(cfg, resume=None, overwrite: bool = False):
 
     world = world_size_from_env()
     if world <= 1:
-        return train(cfg, resume=resume, overwrite=overwrite)
+        return train(cfg, resume=resume, overwrite=overwrite, printer=printer)
     import torch.distributed as dist
 
     if cfg.batch_size % world:
@@ -115,8 +128,7 @@ def train_entry(cfg, resume=None, overwrite: bool = False):
                           "here; run one process with --tower-devices, or torchrun without it")
     ctx = init_from_env(cfg.device)
     try:
-        summary = train(cfg, resume=resume, overwrite=overwrite, rank=ctx.rank, world_size=ctx.world_size,
-                        reduce=all_reduce_sum(ctx.device), wrap_model=ddp_wrapper(ctx), device=ctx.device)
+        summary = train(cfg, resume=resume, overwrite=overwrite, dist=ctx, printer=printer)
     finally:
         dist.destroy_process_group()
     return summary if ctx.is_main else None

@@ -1,6 +1,8 @@
 """Top-1/top-5 error over a whole split, centre crop or the paper's 10-crop (section 4.1)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
@@ -11,15 +13,15 @@ from .runtime import autocast, resolve_device, resolve_precision, to_layout
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, dataset, *, crop: int, mean, std, crops: int = 1, batch_size: int = 128,
+def evaluate(model: torch.nn.Module, dataset, prep: Mapping, *, crops: int = 1, batch_size: int = 128,
              device: str | torch.device = "auto", precision: str = "auto", workers: int | None = None,
-             progress: bool = True, max_batches: int | None = None, rank: int = 0, world_size: int = 1,
-             reduce=None, channel_order: str = "RGB") -> dict:
+             progress: bool = True, max_batches: int | None = None, dist=None) -> dict:
     """Evaluate ``model`` on ``dataset`` (an ``alexnet.data`` dataset of uint8 images).
 
+    prep: the preprocessing a checkpoint records (``crop``, ``mean``, ``std``, optionally ``channel_order``).
     crops=10 averages the softmax over the four corner and centre patches and their reflections, as the paper.
-    ``reduce`` (optional) sums a float64 tensor across processes (distributed evaluation: each rank sees a
-    disjoint shard; every sample is counted once).
+    dist (optional, ``alexnet.distributed.DistContext``): distributed evaluation, each rank sees a disjoint shard and
+    the counts are summed across ranks (every sample is counted once).
     Returns top1_error, top5_error (fractions), accuracies, loss, n, crops, per_class_accuracy.
     """
     from .data import EvalTransform, make_loader
@@ -30,7 +32,9 @@ def evaluate(model: torch.nn.Module, dataset, *, crop: int, mean, std, crops: in
     prec = resolve_precision(dev, precision)
     was_training = model.training
     model.eval()
-    transform = EvalTransform(crop, mean=mean, std=std, ten_crop=crops == 10)
+    crop, channel_order = prep["crop"], prep.get("channel_order", "RGB")
+    transform = EvalTransform(crop, mean=prep["mean"], std=prep["std"], ten_crop=crops == 10)
+    rank, world_size = (dist.rank, dist.world_size) if dist is not None else (0, 1)
     loader = make_loader(dataset, batch_size, shuffle=False, num_workers=workers, rank=rank, world_size=world_size,
                          drop_last=False)
     classes = list(getattr(dataset, "classes", []))
@@ -60,10 +64,10 @@ def evaluate(model: torch.nn.Module, dataset, *, crop: int, mean, std, crops: in
         meter.update(scores.cpu(), labels.cpu(), loss.item())
     bar.close()
     model.train(was_training)
-    if reduce is not None:
-        meter.load_state(reduce(meter.state()))
+    if world_size > 1:
+        meter.load_state(dist.reduce(meter.state()))
         if classes:
-            stacked = reduce(torch.stack([meter.class_correct, meter.class_total]).double()).long()
+            stacked = dist.reduce(torch.stack([meter.class_correct, meter.class_total]).double()).long()
             meter.class_correct, meter.class_total = stacked[0], stacked[1]
     per_class = meter.per_class_accuracy() if classes else []
     return {
@@ -99,9 +103,8 @@ def evaluate_checkpoint(checkpoint: str, data: str, *, split: str = "val", crops
                           f"{len(ck_classes)} classes (first: {list(dataset.classes)[:3]} vs {list(ck_classes)[:3]})")
     prec = resolve_precision(dev, precision)
     model = to_layout(model.to(dev), prec)
-    result = evaluate(model, dataset, crop=prep["crop"], mean=prep["mean"], std=prep["std"], crops=crops,
-                      batch_size=batch_size, device=dev, precision=precision, workers=workers, progress=progress,
-                      max_batches=max_batches, channel_order=prep.get("channel_order", "RGB"))
+    result = evaluate(model, dataset, prep, crops=crops, batch_size=batch_size, device=dev, precision=precision,
+                      workers=workers, progress=progress, max_batches=max_batches)
     result.update({"checkpoint": str(checkpoint), "data": str(data), "split": split,
                    "arch": ckpt["model_config"]["arch"], "bad_files": len(getattr(dataset, "bad_files", []))})
     return result

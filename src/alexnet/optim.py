@@ -1,4 +1,4 @@
-"""The paper's SGD update (section 5) and the learning-rate schedules.
+"""The paper's SGD update (section 5), the optimizer factory, and the learning-rate schedule driver.
 
 Section 5:  v <- 0.9 v - 0.0005 * eps * w - eps * dL/dw ;  w <- w + v
 The learning rate eps sits *inside* the velocity.  PyTorch's SGD keeps it outside
@@ -7,14 +7,11 @@ every learning-rate change (PyTorch's velocity, accumulated at the old eps, is a
 """
 from __future__ import annotations
 
-import math
-
 import torch
 
+from .choices import OPTIMIZERS, SCHEDULES  # noqa: F401 - re-exported names
 from .errors import ConfigError
-
-OPTIMIZERS = ("paper", "sgd")
-SCHEDULES = ("plateau", "step", "cosine", "constant")
+from .schedules import make_schedule
 
 
 class PaperSGD(torch.optim.Optimizer):
@@ -56,57 +53,39 @@ def make_optimizer(params, name: str = "paper", *, lr: float, momentum: float, w
 
 
 class LRSchedule:
-    """Epoch-level learning-rate schedule with a state_dict, for exact resume.
+    """A learning-rate rule from ``alexnet.schedules`` applied to an optimizer's parameter groups, with a
+    state_dict for exact resume. ``kind`` names the rule (plateau: the paper's; step; cosine; constant)."""
 
-    plateau  (the paper): divide by ``factor`` (10) when the validation error has not improved for ``patience``
-             epochs, at most ``max_reductions`` (3) times.
-    step     (torchvision's recipe): divide by ``factor`` every ``step_size`` epochs.
-    cosine:  cosine decay from the base lr to 0 over ``epochs``.
-    constant.
-    """
-
-    def __init__(self, optimizer, kind: str = "plateau", *, base_lr: float, epochs: int, factor: float = 0.1,
-                 patience: int = 3, max_reductions: int = 3, step_size: int = 30, threshold: float = 1e-4):
-        if kind not in SCHEDULES:
-            raise ConfigError(f"--schedule must be one of {', '.join(SCHEDULES)}; got {kind!r}")
-        self.optimizer, self.kind, self.base_lr, self.epochs = optimizer, kind, base_lr, epochs
-        self.factor, self.patience, self.max_reductions = factor, patience, max_reductions
-        self.step_size, self.threshold = step_size, threshold
-        self.best = math.inf
-        self.bad_epochs = 0
-        self.reductions = 0
-        self.lr = base_lr
+    def __init__(self, optimizer, kind: str = "plateau", *, base_lr: float, epochs: int, **params):
+        self.optimizer = optimizer
+        self.rule = make_schedule(kind, base_lr=base_lr, epochs=epochs, **params)
         self._apply()
+
+    @property
+    def kind(self) -> str:
+        return self.rule.kind
+
+    @property
+    def lr(self) -> float:
+        return self.rule.lr
+
+    @property
+    def reductions(self) -> int:
+        return getattr(self.rule, "reductions", 0)
 
     def _apply(self) -> None:
         for g in self.optimizer.param_groups:
-            g["lr"] = self.lr
+            g["lr"] = self.rule.lr
 
     def epoch_end(self, epoch: int, val_error: float | None) -> bool:
         """Call after epoch ``epoch`` (0-based) finished; returns True if the lr changed."""
-        old = self.lr
-        if self.kind == "plateau":
-            if val_error is not None:
-                if val_error < self.best - self.threshold:
-                    self.best, self.bad_epochs = val_error, 0
-                else:
-                    self.bad_epochs += 1
-                    if self.bad_epochs >= self.patience and self.reductions < self.max_reductions:
-                        self.lr *= self.factor
-                        self.reductions += 1
-                        self.bad_epochs = 0
-        elif self.kind == "step":
-            self.lr = self.base_lr * self.factor ** ((epoch + 1) // self.step_size)
-        elif self.kind == "cosine":
-            self.lr = 0.5 * self.base_lr * (1 + math.cos(math.pi * min(epoch + 1, self.epochs) / self.epochs))
+        changed = self.rule.epoch_end(epoch, val_error)
         self._apply()
-        return self.lr != old
+        return changed
 
     def state_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("kind", "base_lr", "epochs", "factor", "patience", "max_reductions",
-                                              "step_size", "threshold", "best", "bad_epochs", "reductions", "lr")}
+        return self.rule.state_dict()
 
     def load_state_dict(self, state: dict) -> None:
-        for k, v in state.items():
-            setattr(self, k, v)
+        self.rule.load_state_dict(state)
         self._apply()

@@ -18,7 +18,16 @@ VERB_MODULES = ("model", "data", "train", "infer", "viz", "demo", "experiment", 
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Keeps examples in descriptions as written and shows defaults."""
+    """Keeps examples in descriptions as written and shows true defaults.
+
+    A default argparse would print as "None" (decided at run time) or a switch's True/False says nothing a reader
+    can use: those helps state their default in words themselves (``alexnet.cli.fields`` writes them)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default is None or isinstance(action.default, bool) or action.nargs == 0:
+            return text
+        return super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,19 +3,23 @@ from __future__ import annotations
 
 import json
 
+from .. import choices
 from .model import add_model_switches, model_switches
 
 
 def add_runtime_flags(p) -> None:
-    g = p.add_argument_group("runtime")
-    g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    g.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
-                   help="auto: bf16 autocast on CUDA and on CPUs with native bf16 (AMX/AVX512-BF16), else fp32")
-    g.add_argument("--workers", type=int, default=None, help="data-loading worker processes (default: per machine)")
+    """--device, --precision, --workers for the verbs that run a network but do not train (eval)."""
+    from ..config import TrainConfig
+    from .fields import add_config_flags
+
+    skip = tuple(f for f in TrainConfig.__dataclass_fields__ if f not in ("device", "precision", "workers"))
+    add_config_flags(p, TrainConfig, skip=skip)
 
 
 def register(sub) -> None:
+    from ..config import TrainConfig
     from . import HelpFormatter
+    from .fields import add_config_flags
 
     p = sub.add_parser(
         "train", formatter_class=HelpFormatter, help="train a network (the paper's recipe by default)",
@@ -29,51 +33,11 @@ def register(sub) -> None:
                     "  alexnet train --data data/synth --arch paper --epochs 10 --resize 144 --crop 128 --out runs/a\n"
                     "  alexnet train --data data/synth --arch paper --epochs 20 --out runs/a --resume runs/a\n"
                     "  alexnet train --data /data/imagenet --arch paper --epochs 90 --out runs/imagenet")
-    p.add_argument("--data", required=True, help="dataset folder (ImageFolder/ILSVRC, CIFAR-10, MNIST, packed)")
-    p.add_argument("--dataset", dest="dataset_kind", default="auto",
-                   choices=("auto", "imagefolder", "ilsvrc", "cifar10", "mnist", "fashion-mnist", "packed"))
-    p.add_argument("--arch", default="paper", choices=("paper", "paper-1tower", "owt", "cifar"))
-    p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a run exactly (folder or last.pt)")
     p.add_argument("--overwrite", action="store_true",
                    help="--out holds an earlier run: delete its checkpoints, metrics and logs and start afresh")
-    p.add_argument("--epochs", type=int, default=90)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--weight-decay", type=float, default=0.0005)
-    p.add_argument("--optimizer", default="paper", choices=("paper", "sgd"),
-                   help="paper: section 5's update (lr inside the velocity); sgd: torch.optim.SGD")
-    p.add_argument("--schedule", default="plateau", choices=("plateau", "step", "cosine", "constant"))
-    p.add_argument("--patience", type=int, default=3, help="plateau: epochs without improvement before lr/10")
-    p.add_argument("--max-reductions", type=int, default=3)
-    p.add_argument("--step-size", type=int, default=30, help="step schedule: epochs between lr/10")
-    p.add_argument("--resize", type=int, default=None, help="shorter side S (default 256; CIFAR/MNIST: native)")
-    p.add_argument("--crop", type=int, default=None, help="crop = network input (default 224 for S=256)")
-    p.add_argument("--no-flip", dest="flip", action="store_false", help="no horizontal reflections")
-    p.add_argument("--no-random-crop", dest="random_crop", action="store_false", help="centre crops in training")
-    p.add_argument("--no-lighting", dest="lighting", action="store_false", help="no PCA colour augmentation")
-    p.add_argument("--lighting-std", type=float, default=0.1)
-    p.add_argument("--normalize", default="auto", choices=("auto", "paper", "standard"),
-                   help="paper: subtract the training mean (0-255 units); standard: also divide by the std; "
-                        "auto: paper for --init paper/caffe, standard for kaiming/default")
-    p.add_argument("--val-every", type=int, default=1, help="validate every N epochs (0: never)")
-    p.add_argument("--val-crops", type=int, default=1, choices=(1, 10))
-    p.add_argument("--steps-per-epoch", type=int, default=None, help="cap training batches per epoch")
-    p.add_argument("--val-batches", type=int, default=None, help="cap validation batches")
-    p.add_argument("--save-every", type=int, default=0, help="also checkpoint every N steps (mid-epoch resume)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--deterministic", action="store_true", help="bitwise-repeatable CPU runs")
-    p.add_argument("--channels-last", dest="channels_last", action="store_true", default=None)
-    p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model")
-    p.add_argument("--strict", dest="strict_data", action="store_true", help="a bad image is an error, not skipped")
-    p.add_argument("--no-progress", dest="progress", action="store_false")
-    p.add_argument("--tower-devices", default=None, metavar="DEV0,DEV1",
-                   help="the paper's two-GPU model parallelism (arch paper): tower 1 on DEV0, tower 2 on DEV1, "
-                        "e.g. cuda:0,cuda:1; they exchange activations only into conv3 and fc6/fc7/fc8")
     p.add_argument("--json", action="store_true", help="print the final summary as JSON")
-    add_runtime_flags(p)
+    add_config_flags(p, TrainConfig)
     add_model_switches(p)
     p.set_defaults(func=run_train)
 
@@ -86,10 +50,9 @@ def register(sub) -> None:
                     "example:\n  alexnet eval --checkpoint runs/demo/best.pt --data data/synth --crops 10")
     e.add_argument("--checkpoint", required=True, help="checkpoint file or run folder")
     e.add_argument("--data", required=True)
-    e.add_argument("--dataset", dest="dataset_kind", default="auto",
-                   choices=("auto", "imagefolder", "ilsvrc", "cifar10", "mnist", "fashion-mnist", "packed"))
-    e.add_argument("--split", default="val", choices=("train", "val"))
-    e.add_argument("--crops", type=int, default=1, choices=(1, 10))
+    e.add_argument("--dataset", dest="dataset_kind", default="auto", choices=choices.DATASET_KINDS)
+    e.add_argument("--split", default="val", choices=choices.SPLITS)
+    e.add_argument("--crops", type=int, default=1, choices=choices.EVAL_CROPS)
     e.add_argument("--batch-size", type=int, default=128)
     e.add_argument("--max-batches", type=int, default=None, help="evaluate only the first N batches")
     e.add_argument("--strict", action="store_true", help="a bad image is an error, not skipped")
@@ -99,14 +62,11 @@ def register(sub) -> None:
 
 
 def config_from_args(args):
-    from ..train import TrainConfig
+    """TrainConfig from parsed ``alexnet train`` arguments (its fields, plus the model switches)."""
+    from ..config import TrainConfig
+    from .fields import config_kwargs
 
-    fields = ("data", "out", "arch", "dataset_kind", "epochs", "batch_size", "lr", "momentum", "weight_decay",
-              "optimizer", "schedule", "patience", "max_reductions", "step_size", "resize", "crop", "flip",
-              "random_crop", "lighting", "lighting_std", "normalize", "val_every", "val_crops", "seed",
-              "deterministic", "device", "precision", "channels_last", "compile", "workers", "steps_per_epoch",
-              "val_batches", "save_every", "strict_data", "progress", "tower_devices")
-    kw = {f: getattr(args, f) for f in fields}
+    kw = config_kwargs(args, TrainConfig)
     switches = model_switches(args)
     if "input_size" in switches:
         if args.crop is not None and args.crop != switches["input_size"]:

@@ -344,7 +344,7 @@ def train_set_error(model, prep: dict, data: Path, images: int, seed: int, cfg: 
     full = open_dataset(str(data), "train", image_size=prep["resize"])
     g = torch.Generator().manual_seed(seed)
     idx = torch.randperm(len(full), generator=g)[:images].tolist()
-    r = evaluate(model, torch.utils.data.Subset(full, idx), crop=prep["crop"], mean=prep["mean"], std=prep["std"],
+    r = evaluate(model, torch.utils.data.Subset(full, idx), prep,
                  batch_size=cfg.batch_size or 128, device=cfg.device, workers=cfg.workers, progress=False)
     return {"top1_error": r["top1_error"], "top5_error": r["top5_error"], "n": r["n"]}
 

@@ -1,0 +1,123 @@
+"""The training run's configuration: one frozen dataclass, saved as ``run_dir/config.json``. Importable without torch.
+
+Every field carries its command-line help in its metadata; ``alexnet.cli.fields`` builds the ``alexnet train``
+flags from these fields, their types and defaults, so a default is written exactly once (here), and the choice lists
+come from ``alexnet.choices``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import choices
+from .errors import ConfigError
+
+
+REQUIRED = object()   # a field with no default: a required flag
+
+
+def option(default: Any = None, help: str = "", *, choices: tuple | None = None, flag: str | None = None,
+           group: str = "training", default_text: str | None = None, negative: str | None = None,
+           metavar: str | None = None, cli: bool = True, factory: Any = None):
+    """A config field with its command-line description.
+
+    flag: the option name when it differs from ``--field-name``; negative: the name of a bool field's off switch
+    (default ``--no-NAME``); default_text: how ``--help`` states a default of None (what None means).
+    """
+    meta = {"help": help, "choices": choices, "flag": flag, "group": group, "default_text": default_text,
+            "negative": negative, "metavar": metavar, "cli": cli}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    if default is REQUIRED:
+        return field(metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every knob of a training run. The defaults are the paper's recipe (section 5, section 4.1)."""
+
+    data: str = option(REQUIRED, "dataset folder (image folders/ILSVRC, CIFAR-10, MNIST, packed)", group="run")
+    out: str = option(REQUIRED, "run folder", group="run")
+    arch: str = option("paper", "architecture", choices=choices.ARCHS, group="run")
+    model: dict = option(help="model switches (activation, lrn, towers, ...)", factory=dict, cli=False)
+    dataset_kind: str = option("auto", "dataset format (auto: detected from the folder)", flag="--dataset",
+                               choices=choices.DATASET_KINDS, group="run")
+    epochs: int = option(90, "training epochs (the paper: about 90)")
+    batch_size: int = option(128, "global batch size (section 5: 128)")
+    lr: float = option(0.01, "learning rate (section 5: 0.01 for all layers)")
+    momentum: float = option(0.9, "momentum (section 5)")
+    weight_decay: float = option(0.0005, "weight decay (section 5)")
+    optimizer: str = option("paper", "paper: section 5's update (lr inside the velocity); sgd: torch.optim.SGD",
+                            choices=choices.OPTIMIZERS)
+    schedule: str = option("plateau", "learning-rate schedule (paper: divide by 10 when val error stops improving)",
+                           choices=choices.SCHEDULES)
+    patience: int = option(3, "plateau: epochs without improvement before lr/10")
+    max_reductions: int = option(3, "plateau: at most this many lr/10 (the paper reduced three times)")
+    step_size: int = option(30, "step schedule: epochs between lr/10 (torchvision: 30)")
+    resize: int | None = option(None, "shorter side S", group="data",
+                                default_text="256 for image folders, native size for CIFAR/MNIST")
+    crop: int | None = option(None, "crop = network input", group="data",
+                              default_text="S * 224/256, i.e. 224 for S=256; S for S < 64")
+    flip: bool = option(True, "horizontal reflections (section 4.1)", group="data")
+    random_crop: bool = option(True, "random crops in training (else centre crops)", group="data")
+    lighting: bool = option(True, "PCA colour augmentation (section 4.1)", group="data")
+    lighting_std: float = option(0.1, "PCA lighting: std of the alpha_i (section 4.1)", group="data")
+    normalize: str = option("auto", "paper: subtract the training mean (0-255 units); standard: also divide by the "
+                            "std; auto: paper for --init paper/caffe, standard for kaiming/default",
+                            choices=choices.NORMALIZATIONS, group="data")
+    val_every: int = option(1, "validate every N epochs (0: never)", group="validation")
+    val_crops: int = option(1, "validation crops: 1 centre or the paper's 10", choices=choices.EVAL_CROPS,
+                            group="validation")
+    seed: int = option(0, "seed of the data order, augmentation, dropout and init", group="run")
+    deterministic: bool = option(False, "bitwise-repeatable CPU runs (deterministic algorithms during the run)",
+                                 group="run")
+    device: str = option("auto", f"device: {choices.DEVICES_HELP}", group="runtime")
+    precision: str = option("auto", "auto: bf16 autocast on CUDA and on CPUs with native bf16 (AMX/AVX512-BF16), "
+                            "else fp32", choices=choices.PRECISIONS, group="runtime")
+    channels_last: bool | None = option(None, "channels_last memory layout", group="runtime",
+                                        default_text="with bf16/fp16, not with fp32")
+    compile: bool = option(False, "torch.compile the model", group="runtime")
+    workers: int | None = option(None, "data-loading worker processes", group="runtime",
+                                 default_text="per machine")
+    steps_per_epoch: int | None = option(None, "cap on training batches per epoch (quick runs)",
+                                         default_text="the whole split")
+    val_batches: int | None = option(None, "cap on validation batches", group="validation",
+                                     default_text="the whole split")
+    save_every: int = option(0, "also checkpoint every N steps, for mid-epoch resume (0: at epoch ends only)",
+                             group="run")
+    strict_data: bool = option(False, "a bad image is an error, not skipped", flag="--strict", group="data")
+    progress: bool = option(True, "progress bars", group="run")
+    tower_devices: str | None = option(None, "the paper's two-GPU model parallelism (arch paper): tower 1 on DEV0, "
+                                       "tower 2 on DEV1, e.g. cuda:0,cuda:1; they exchange activations only into "
+                                       "conv3 and fc6/fc7/fc8", metavar="DEV0,DEV1", group="runtime",
+                                       default_text="one device")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"train config: unknown field(s) {sorted(unknown)}")
+        return cls(**d)
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the first bad field (before anything is written)."""
+        checks = [(self.epochs >= 1, "epochs must be >= 1"), (self.batch_size >= 1, "batch_size must be >= 1"),
+                  (self.lr > 0, "lr must be > 0"), (0 <= self.momentum < 1, "momentum must be in [0, 1)"),
+                  (self.weight_decay >= 0, "weight_decay must be >= 0"),
+                  (self.normalize in choices.NORMALIZATIONS, f"normalize must be one of {choices.NORMALIZATIONS}"),
+                  (self.val_crops in choices.EVAL_CROPS, "val_crops must be 1 or 10"),
+                  (self.val_every >= 0, "val_every >= 0"),
+                  (self.lighting_std >= 0, "lighting_std must be >= 0"), (self.save_every >= 0, "save_every >= 0"),
+                  (self.steps_per_epoch is None or self.steps_per_epoch >= 1, "steps_per_epoch must be >= 1")]
+        for ok, msg in checks:
+            if not ok:
+                raise ConfigError(f"train config: {msg}")
+
+
+__all__ = ["TrainConfig", "option"]
