@@ -13,6 +13,7 @@ help:
 	@echo "make demo   set up the environment and run the main job (synthetic data -> train -> eval -> pictures)"
 	@echo "make test   set up the environment and run the test suite"
 	@echo "make bench  throughput benchmarks against torchvision's AlexNet"
+	@echo "make lint   ruff (style, imports, likely bugs) over src/ and tests/"
 
 # (Re)install only when pyproject.toml changes; a second run reuses the environment.
 $(STAMP): pyproject.toml
@@ -28,6 +29,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
 
 bench: $(STAMP)
 	$(BIN)/alexnet bench train --arch paper

@@ -12,20 +12,21 @@ Public Python API (re-exported names only)::
     preds = predict("runs/a/best.pt", ["cat.jpg"], topk=5)
     alexnet.save_features("runs/a/best.pt", ["images/"], ["conv5", "fc7"], "feats.npz")
 
-The training, evaluation, inference and data names are imported on first use, so ``import alexnet`` stays light.
+Every name is imported on first use, so ``import alexnet`` (and the command line's ``--help``) does not load torch.
 ``train``, ``evaluate`` and ``predict`` are functions of the submodules of the same names (``alexnet.train`` is the
 module), so import them from there.
 """
+from .choices import ARCHS
 from .errors import AlexNetError, CheckpointError, ConfigError, DataError, TrainingDiverged
-from .init import initialize
-from .layers import LocalResponseNorm, SpatialResponseNorm, lrn_reference
-from .model import ARCHS, ModelConfig, build_model, count_parameters, describe, make_config, model_from_config
 
 __version__ = "0.1.0"
 
 # name -> module, imported on first attribute access (PEP 562)
 _LAZY = {
-    "TrainConfig": "train", "evaluate_checkpoint": "evaluate",
+    "initialize": "init", "LocalResponseNorm": "layers", "SpatialResponseNorm": "layers", "lrn_reference": "layers",
+    "ModelConfig": "model", "build_model": "model", "count_parameters": "model", "describe": "model",
+    "make_config": "model", "model_from_config": "model",
+    "TrainConfig": "config", "Trainer": "train", "evaluate_checkpoint": "evaluate",
     "load_model": "checkpoint", "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
     "extract_features": "features", "save_features": "features",
     "load_weights": "interop", "export_model": "interop",
@@ -43,8 +44,5 @@ def __getattr__(name):
     raise AttributeError(f"module 'alexnet' has no attribute {name!r}")
 
 
-__all__ = [*_LAZY, 
-    "__version__", "AlexNetError", "CheckpointError", "ConfigError", "DataError", "TrainingDiverged",
-    "initialize", "LocalResponseNorm", "SpatialResponseNorm", "lrn_reference",
-    "ARCHS", "ModelConfig", "build_model", "count_parameters", "describe", "make_config", "model_from_config",
-]
+__all__ = [*_LAZY, "__version__", "ARCHS", "AlexNetError", "CheckpointError", "ConfigError", "DataError",
+           "TrainingDiverged"]
