@@ -189,7 +189,7 @@ def test_uppercase_extensions_and_synset_names(tmp_path):
 
 # ------------------------------------------------------------------------------------------------- ILSVRC ------
 
-def _ilsvrc(tmp_path):
+def make_ilsvrc(tmp_path):
     root = tmp_path / "ilsvrc"
     wnids = ["n01440764", "n01443537", "n02119789"]
     for w in wnids:
@@ -203,7 +203,7 @@ def _ilsvrc(tmp_path):
 
 
 def test_ilsvrc_flat_val_with_devkit_ground_truth(tmp_path):
-    root, wnids, truth = _ilsvrc(tmp_path)
+    root, wnids, truth = make_ilsvrc(tmp_path)
     devkit_order = {"n02119789": 1, "n01443537": 2, "n01440764": 3}      # the devkit's IDs are not sorted by wnid
     data = root / "ILSVRC2012_devkit_t12" / "data"
     data.mkdir(parents=True)
@@ -217,7 +217,7 @@ def test_ilsvrc_flat_val_with_devkit_ground_truth(tmp_path):
 
 
 def test_ilsvrc_flat_val_with_kaggle_csv(tmp_path):
-    root, wnids, truth = _ilsvrc(tmp_path)
+    root, wnids, truth = make_ilsvrc(tmp_path)
     rows = "".join(f"ILSVRC2012_val_{k + 1:08d},{w} 1 2 3 4 {w} 5 6 7 8\n" for k, w in enumerate(truth))
     (root / "LOC_val_solution.csv").write_text("ImageId,PredictionString\n" + rows)
     (root / "LOC_synset_mapping.txt").write_text("n01440764 tench\nn01443537 goldfish\nn02119789 kit fox\n")
@@ -227,7 +227,7 @@ def test_ilsvrc_flat_val_with_kaggle_csv(tmp_path):
 
 
 def test_ilsvrc_flat_val_without_labels_is_a_clear_error(tmp_path):
-    root, _, _ = _ilsvrc(tmp_path)
+    root, _, _ = make_ilsvrc(tmp_path)
     with pytest.raises(DataError, match="ILSVRC2012_validation_ground_truth.txt"):
         open_dataset(root, "val")
 
@@ -372,7 +372,7 @@ def write_meta_mat(path, synsets, compress):
 
 @pytest.mark.parametrize("compress", [False, True])
 def test_ilsvrc_devkit_meta_mat(tmp_path, compress):
-    root, wnids, truth = _ilsvrc(tmp_path)
+    root, wnids, truth = make_ilsvrc(tmp_path)
     data = root / "ILSVRC2012_devkit_t12" / "data"
     data.mkdir(parents=True)
     order = [("n02119789", "kit fox"), ("n01443537", "goldfish"), ("n01440764", "tench")]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-KIND_CHOICES = ("auto", "imagefolder", "ilsvrc", "cifar10", "mnist", "fashion-mnist", "packed")
+from ..choices import DATASET_KINDS
 
 
 def register(sub) -> None:
@@ -49,7 +49,7 @@ def register(sub) -> None:
     k.add_argument("--size", type=int, default=None, help="S (default 256 for image folders, native for "
                                                           "CIFAR/MNIST)")
     k.add_argument("--strict", action="store_true", help="a bad image is an error, not skipped")
-    k.add_argument("--dataset", dest="kind", default="auto", choices=KIND_CHOICES)
+    k.add_argument("--dataset", dest="kind", default="auto", choices=DATASET_KINDS)
     k.add_argument("--workers", type=int, default=None, help="decoding processes (default: per machine)")
     k.add_argument("--no-progress", dest="progress", action="store_false")
     k.set_defaults(func=run_pack)
@@ -59,7 +59,7 @@ def register(sub) -> None:
         description="Open each split of DIR as training would and report its kind, image and class counts and "
                     "the bad files that would be skipped.\n\nexample:\n  alexnet data info data/synth --json")
     i.add_argument("dir", metavar="DIR")
-    i.add_argument("--dataset", dest="kind", default="auto", choices=KIND_CHOICES)
+    i.add_argument("--dataset", dest="kind", default="auto", choices=DATASET_KINDS)
     i.add_argument("--size", type=int, default=None, help="S used for checks (default per dataset)")
     i.add_argument("--strict", action="store_true", help="fail on the first bad file")
     i.add_argument("--download", action="store_true",
@@ -74,7 +74,7 @@ def register(sub) -> None:
                     "augmentation, from a seeded sample of images at S.\n\n"
                     "example:\n  alexnet data stats data/synth --size 144")
     t.add_argument("dir", metavar="DIR")
-    t.add_argument("--dataset", dest="kind", default="auto", choices=KIND_CHOICES)
+    t.add_argument("--dataset", dest="kind", default="auto", choices=DATASET_KINDS)
     t.add_argument("--size", type=int, default=None, help="S (default per dataset)")
     t.add_argument("--max-images", type=int, default=2000)
     t.add_argument("--seed", type=int, default=0)
@@ -102,7 +102,7 @@ def run_synth(args) -> int:
 def run_pack(args) -> int:
     import time
 
-    from ..data.datasets import read_pack_meta
+    from ..data.formats.packed import read_pack_meta
     from ..data.pack import pack_folder
 
     t0 = time.perf_counter()
@@ -122,7 +122,7 @@ def run_pack(args) -> int:
 
 
 def run_info(args) -> int:
-    from ..data.datasets import available_splits, open_dataset
+    from ..data import available_splits, open_dataset
     from ..errors import DataError
 
     if args.download:

@@ -9,8 +9,10 @@
     for images, labels in make_loader(train, 64, shuffle=True, seed=0, epoch=0):
         x = aug(images.to(device), generator=gen)                       # float32 [64, 3, 128, 128]
 
-Modules: ``datasets`` (open_dataset and the formats), ``imageio`` (decoding), ``transforms``, ``loader``,
-``stats``, ``synthetic`` (``alexnet data synth``), ``pack`` (``alexnet data pack``), ``bench`` (data throughput).
+Modules: ``datasets`` (open_dataset, detection), ``formats`` (one module per dataset format, and their registry:
+its docstring says how to add one), ``base`` (the dataset classes), ``imageio`` (decoding), ``transforms``,
+``loader``, ``stats``, ``synthetic`` (``alexnet data synth``), ``pack`` (``alexnet data pack``), ``bench`` (data
+throughput).
 """
 from . import bench, pack, synthetic
 from .datasets import ImageDataset, available_splits, open_dataset

@@ -1,6 +1,7 @@
 """Data-loading throughput: our direct and packed paths against a plain torchvision pipeline, on the same images."""
 from __future__ import annotations
 
+import json
 import math
 import os
 import tempfile
@@ -10,6 +11,12 @@ from pathlib import Path
 import torch
 
 from ..errors import DataError
+from .datasets import open_dataset
+from .formats.packed import PACK_FORMAT, PACK_META
+from .loader import available_cpus, default_workers, make_loader
+from .pack import PACK_VERSION, pack_dataset
+from .stats import compute_stats
+from .transforms import TrainTransform
 
 
 class _View:
@@ -46,6 +53,66 @@ def _time_epochs(loader, transform, repeats: int) -> float:
     return best
 
 
+def _bench_source(data_dir, tmp: Path, images: int, synthetic_size: int, progress: bool) -> tuple[Path, str]:
+    """(the dataset folder, its description): ``data_dir``, or a synthetic set generated under ``tmp``."""
+    if data_dir is not None:
+        root = Path(data_dir)
+        return root, str(root)
+    from . import synthetic
+
+    classes = 8
+    per = math.ceil(images / classes)
+    root = synthetic.generate(tmp / "synth", classes=classes, train_per_class=per, val_per_class=1,
+                              size=synthetic_size, seed=0, progress=progress)
+    return root, f"synthetic ({classes} classes x {per} JPEGs of {synthetic_size} px)"
+
+
+def _bench_sample(root: Path, images: int, size: int):
+    """(the train split of the image folder at ``root``, the sorted indices of the ``images`` benchmarked)."""
+    ds = open_dataset(root, "train", image_size=size)
+    if ds.kind not in ("imagefolder", "ilsvrc"):
+        raise DataError(f"{root}: the data benchmark needs an image folder (ImageFolder/ILSVRC layout); "
+                        f"this is {ds.kind}")
+    n = min(images, len(ds))
+    gen = torch.Generator().manual_seed(0)
+    return ds, sorted(torch.randperm(len(ds), generator=gen)[:n].tolist())
+
+
+def _time_packed(ds, idx: list[int], root: Path, pack_dir: Path, transform, batch_size: int, workers: int | None,
+                 nw: int, repeats: int, progress: bool) -> tuple[float, float, int]:
+    """The packed path: (images/s, seconds to pack (not timed in images/s), the loader's worker count)."""
+    pack_dir.mkdir()
+    t0 = time.perf_counter()
+    entry = pack_dataset(_View(ds, idx), pack_dir, "train", progress=progress, workers=nw)
+    pack_seconds = time.perf_counter() - t0
+    (pack_dir / PACK_META).write_text(json.dumps({
+        "format": PACK_FORMAT, "version": PACK_VERSION, "size": ds.image_size, "channels": ds.channels,
+        "classes": list(ds.classes), "source": str(root), "splits": {"train": entry}}))
+    packed_ds = open_dataset(pack_dir, "train")
+    packed_loader = make_loader(packed_ds, batch_size, shuffle=True, num_workers=workers)
+    return _time_epochs(packed_loader, transform, repeats), pack_seconds, packed_loader.num_workers
+
+
+def _time_reference(ds, idx: list[int], stats, size: int, crop: int, batch_size: int, nw: int,
+                    repeats: int) -> float:
+    """torchvision's ImageFolder + Compose pipeline on the same files (images/s)."""
+    import torchvision
+    from torchvision import transforms as T
+
+    ref_tf = T.Compose([T.Resize(size), T.CenterCrop(size), T.RandomCrop(crop), T.RandomHorizontalFlip(),
+                        T.ToTensor(), T.Normalize([m / 255 for m in stats.mean], [s / 255 for s in stats.std])])
+    split_dir = Path(ds.base)
+    folder = torchvision.datasets.ImageFolder(str(split_dir), transform=ref_tf)
+    wanted = {os.path.normpath(ds.sample_name(i)) for i in idx}
+    ref_idx = [k for k, (p, _) in enumerate(folder.samples) if os.path.normpath(p) in wanted]
+    if len(ref_idx) != len(idx):
+        raise DataError(f"{split_dir}: torchvision's ImageFolder found {len(ref_idx)} of the {len(idx)} benchmark "
+                        f"images (a different layout?)")
+    ref_loader = torch.utils.data.DataLoader(torch.utils.data.Subset(folder, ref_idx), batch_size=batch_size,
+                                             shuffle=True, num_workers=nw, pin_memory=torch.cuda.is_available())
+    return _time_epochs(ref_loader, None, repeats)
+
+
 def run_data_bench(data_dir: str | None = None, *, images: int = 512, batch_size: int = 64,
                    workers: int | None = None, repeats: int = 2, synthetic_size: int = 384,
                    progress: bool = False) -> dict:
@@ -69,83 +136,27 @@ def run_data_bench(data_dir: str | None = None, *, images: int = 512, batch_size
     ``packed_vs_reference`` (ratios), ``images``, ``batch_size``, ``workers``, ``cpus``, ``image_size`` (256),
     ``crop`` (224), ``pack_seconds``, ``source``, ``torch_threads``.
     """
-    import torchvision
-    from torchvision import transforms as T
-
-    from .datasets import open_dataset
-    from .loader import available_cpus, default_workers, make_loader
-    from .pack import PACK_VERSION, pack_dataset
-    from .stats import compute_stats
-    from .transforms import TrainTransform
-
     if images < batch_size:
         raise DataError(f"images ({images}) must be at least batch_size ({batch_size})")
     size, crop = 256, 224
     with tempfile.TemporaryDirectory(prefix="alexnet-bench-") as tmp:
         tmp = Path(tmp)
-        if data_dir is None:
-            from . import synthetic
-
-            classes = 8
-            per = math.ceil(images / classes)
-            root = synthetic.generate(tmp / "synth", classes=classes, train_per_class=per, val_per_class=1,
-                                      size=synthetic_size, seed=0, progress=progress)
-            source = f"synthetic ({classes} classes x {per} JPEGs of {synthetic_size} px)"
-        else:
-            root = Path(data_dir)
-            source = str(root)
-        ds = open_dataset(root, "train", image_size=size)
-        if ds.kind not in ("imagefolder", "ilsvrc"):
-            raise DataError(f"{root}: the data benchmark needs an image folder (ImageFolder/ILSVRC layout); "
-                            f"this is {ds.kind}")
-        n = min(images, len(ds))
-        gen = torch.Generator().manual_seed(0)
-        idx = sorted(torch.randperm(len(ds), generator=gen)[:n].tolist())
+        root, source = _bench_source(data_dir, tmp, images, synthetic_size, progress)
+        ds, idx = _bench_sample(root, images, size)
+        n = len(idx)
         subset = torch.utils.data.Subset(ds, idx)
         nw = default_workers(ds) if workers is None else int(workers)
         stats = compute_stats(subset, max_images=min(n, 256), num_workers=nw)
         transform = TrainTransform(crop, mean=stats.mean, std=stats.std, lighting=stats)
-
-        # direct path
-        direct_loader = make_loader(subset, batch_size, shuffle=True, num_workers=nw)
-        direct = _time_epochs(direct_loader, transform, repeats)
-
-        # packed path (pack time reported separately)
-        pack_dir = tmp / "packed"
-        pack_dir.mkdir()
-        t0 = time.perf_counter()
-        entry = pack_dataset(_View(ds, idx), pack_dir, "train", progress=progress, workers=nw)
-        pack_seconds = time.perf_counter() - t0
-        import json
-
-        from .datasets import PACK_FORMAT, PACK_META
-
-        (pack_dir / PACK_META).write_text(json.dumps({
-            "format": PACK_FORMAT, "version": PACK_VERSION, "size": size, "channels": ds.channels,
-            "classes": list(ds.classes), "source": str(root), "splits": {"train": entry}}))
-        packed_ds = open_dataset(pack_dir, "train")
-        packed_loader = make_loader(packed_ds, batch_size, shuffle=True, num_workers=workers)
-        packed = _time_epochs(packed_loader, transform, repeats)
-
-        # torchvision reference on the same files
-        ref_tf = T.Compose([T.Resize(size), T.CenterCrop(size), T.RandomCrop(crop), T.RandomHorizontalFlip(),
-                            T.ToTensor(), T.Normalize([m / 255 for m in stats.mean], [s / 255 for s in stats.std])])
-        split_dir = Path(ds.base)
-        folder = torchvision.datasets.ImageFolder(str(split_dir), transform=ref_tf)
-        wanted = {os.path.normpath(ds.sample_name(i)) for i in idx}
-        ref_idx = [k for k, (p, _) in enumerate(folder.samples) if os.path.normpath(p) in wanted]
-        if len(ref_idx) != n:
-            raise DataError(f"{split_dir}: torchvision's ImageFolder found {len(ref_idx)} of the {n} benchmark "
-                            f"images (a different layout?)")
-        ref_loader = torch.utils.data.DataLoader(torch.utils.data.Subset(folder, ref_idx), batch_size=batch_size,
-                                                 shuffle=True, num_workers=nw,
-                                                 pin_memory=torch.cuda.is_available())
-        reference = _time_epochs(ref_loader, None, repeats)
+        direct = _time_epochs(make_loader(subset, batch_size, shuffle=True, num_workers=nw), transform, repeats)
+        packed, pack_seconds, packed_workers = _time_packed(ds, idx, root, tmp / "packed", transform, batch_size,
+                                                            workers, nw, repeats, progress)
+        reference = _time_reference(ds, idx, stats, size, crop, batch_size, nw, repeats)
 
     return {"direct": direct, "packed": packed, "reference": reference,
             "direct_vs_reference": direct / reference, "packed_vs_reference": packed / reference,
             "images": n, "batch_size": batch_size, "workers": nw,
-            "packed_workers": packed_loader.num_workers, "cpus": available_cpus(),
+            "packed_workers": packed_workers, "cpus": available_cpus(),
             "torch_threads": torch.get_num_threads(), "image_size": size, "crop": crop,
             "pack_seconds": pack_seconds, "source": source}
 

@@ -26,7 +26,8 @@ import torch
 
 from ..errors import DataError
 from ..utils import publish_dir
-from .datasets import PACK_FORMAT, PACK_META, available_splits, open_dataset, read_pack_meta
+from .datasets import available_splits, open_dataset
+from .formats.packed import PACK_FORMAT, PACK_META, read_pack_meta
 
 PACK_VERSION = 1
 
