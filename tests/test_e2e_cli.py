@@ -58,8 +58,8 @@ def is_png(path: Path) -> bool:
 
 
 def leftovers(folder: Path) -> list[str]:
-    """Temporary files of the atomic writers (`.name.XXXX.tmp...`) that a failed command must not leave."""
-    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") and ".tmp" in p.name)
+    """Temporary files of the atomic writers (`.NAME.PID.XXXX.alexnet-tmp...`) that a failed command must not leave."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") and "tmp" in p.name)
 
 
 # The commands that run after training, all independent of each other: name -> argv (paths relative to the

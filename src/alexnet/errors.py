@@ -20,3 +20,7 @@ class CheckpointError(AlexNetError):
 
 class TrainingDiverged(AlexNetError):
     """The loss became NaN/inf; the message names the step."""
+
+
+class OutputError(AlexNetError):
+    """An output cannot be written (read-only place, full disk, a file where a folder should be, ...)."""

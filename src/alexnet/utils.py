@@ -1,23 +1,89 @@
-"""Small shared helpers: atomic outputs."""
+"""Small shared helpers: the one place outputs are opened (atomic, checked, one-line errors)."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
 
+from .errors import OutputError
+
+
+_ERRNO_TEXT = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+               errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+               errno.EROFS: "read-only file system", errno.EEXIST: "exists", errno.ENOTDIR: "a path part is a file",
+               errno.EISDIR: "is a folder", errno.ENAMETOOLONG: "name too long", errno.ELOOP: "symlink loop"}
+TMP_MARK = ".alexnet-tmp"     # every temporary output is named .NAME.PID.RANDOM.alexnet-tmp[.SUFFIX]
+
+
+def output_error(path: str | os.PathLike, e: OSError) -> OutputError:
+    """One line naming the output and what is wrong with writing it."""
+    reason = _ERRNO_TEXT.get(e.errno or -1) or (e.strerror or type(e).__name__)
+    return OutputError(f"cannot write {path}: {reason}")
+
+
+def prepare_output_dir(folder: str | os.PathLike) -> Path:
+    """Create ``folder`` (and parents) for outputs; a one-line OutputError if that is impossible or not writable."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"cannot write into {folder}: it is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise output_error(folder, e) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write into {folder}: permission denied")
+    return folder
+
+
+def sweep_stale_temporaries(folder: str | os.PathLike, name: str | None = None) -> int:
+    """Remove temporaries of ours left by killed writers (their process is gone); returns how many."""
+    removed = 0
+    pattern = f".{name}.*{TMP_MARK}*" if name else f".*{TMP_MARK}*"
+    for p in Path(folder).glob(pattern):
+        parts = p.name.split(".")
+        pid = next((int(x) for x in parts[2:-1] if x.isdigit()), None)
+        if pid is None or pid == os.getpid() or _alive(pid):
+            continue
+        with contextlib.suppress(OSError):
+            p.unlink()
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
 
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike, suffix: str | None = None):
+def atomic_output(path: str | os.PathLike, suffix: str | None = None, overwrite: bool = True):
     """Yield a temporary path in the same folder; rename it onto ``path`` only if the block succeeds.
 
-    A killed or failing writer never leaves a truncated file at ``path`` (the old file, if any, stays).
-    ``suffix`` keeps an extension on the temp file for writers that infer the format from it (PNG, ...).
+    The one place outputs are opened: the folder is created and checked writable first; a killed or failing writer
+    never leaves a truncated file at ``path`` (the old file, if any, stays) nor its temporary file (killed writers'
+    temporaries are swept by the next writer in that folder); an OSError (full disk, read-only place, ...) becomes a
+    one-line OutputError naming ``path``. ``overwrite=False`` refuses an existing ``path``. ``suffix`` keeps an
+    extension on the temp file for writers that infer the format from it (PNG, ...).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix if suffix is not None else ".tmp" + path.suffix,
-                               dir=path.parent)
+    if path.is_dir():
+        raise OutputError(f"cannot write {path}: it is a folder; give a file name")
+    if not overwrite and path.exists():
+        raise OutputError(f"{path} exists; choose another output name or remove it first")
+    prepare_output_dir(path.parent)
+    sweep_stale_temporaries(path.parent, path.name)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.",
+                                   suffix=TMP_MARK + (suffix if suffix is not None else path.suffix), dir=path.parent)
+    except OSError as e:
+        raise output_error(path, e) from None
     os.close(fd)
     # mkstemp makes the file 0600; give the output the permissions an ordinary open() would (0666 & ~umask).
     umask = os.umask(0)
@@ -28,10 +94,17 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None):
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        _remove(tmp)
+        raise output_error(path, e) from None
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        _remove(tmp)
         raise
+
+
+def _remove(tmp: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
