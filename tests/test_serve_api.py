@@ -8,14 +8,13 @@ import threading
 import pytest
 import torch
 
-fastapi = pytest.importorskip("fastapi", reason="alexnet serve needs fastapi (pip install -e '.[dev]')")
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from alexnet.predict import predict  # noqa: E402
-from alexnet.serve import load_served  # noqa: E402
-from alexnet.serve.app import create_app  # noqa: E402
-from alexnet.serve.batching import Batcher, QueueFull  # noqa: E402
-from test_serve_common import CLASSES, image_bytes, png_bomb, tiny_checkpoint  # noqa: E402
+from alexnet.predict import predict
+from alexnet.serve import load_served
+from alexnet.serve.app import create_app
+from alexnet.serve.batching import Batcher, QueueFull
+from test_serve_common import CLASSES, image_bytes, png_bomb, tiny_checkpoint
 
 KINDS = ("jpeg", "png", "gray", "rgba")
 
