@@ -113,7 +113,7 @@ def test_features_of_a_layer_and_a_wrong_layer_name(client):
     assert r.json()["shape"] == [256, 7, 7]
     msg = error_of(post_image(client, data, media, "/v1/features", layer="conv9"), 400)
     assert "conv9" in msg and "conv5" in msg
-    assert "pool" in error_of(post_image(client, data, media, "/v1/features", layer="fc7", pool="max"), 400)
+    assert "pool=" in error_of(post_image(client, data, media, "/v1/features", layer="fc7", pool="max"), 400)
 
 
 def test_model_card_health_and_openapi(client):

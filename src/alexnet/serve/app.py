@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from .. import __version__
+from ..choices import EVAL_CROPS, FEATURE_POOLS
 from ..errors import AlexNetError, ConfigError, DataError
 from .batching import Batcher, QueueFull
 from .extras import NEIGHBOUR_LAYER, NeighbourIndex, render_figures
@@ -199,12 +200,12 @@ def _add_api_routes(app: FastAPI, st: State) -> None:
 
     @app.post("/v1/predict", openapi_extra={**_IMAGE_BODY, "parameters": [
         {"name": "topk", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 5}},
-        {"name": "crops", "in": "query", "schema": {"type": "integer", "enum": [1, 10], "default": 1}}]},
+        {"name": "crops", "in": "query", "schema": {"type": "integer", "enum": list(EVAL_CROPS), "default": 1}}]},
         summary="top-k classes for one image (centre crop, or the paper's 10 crops averaged)")
     async def predict(request: Request):
         data, params = await read_image_upload(request, st.max_upload)
         topk = int_param(params, "topk", 5, 1)
-        crops = int_param(params, "crops", 1, 1, allowed=(1, 10))
+        crops = int_param(params, "crops", 1, 1, allowed=EVAL_CROPS)
         t0 = time.perf_counter()
         image = await st.decode(data)
         probs = await st.batcher.submit(("predict", image, crops))
@@ -213,14 +214,14 @@ def _add_api_routes(app: FastAPI, st: State) -> None:
 
     @app.post("/v1/features", openapi_extra={**_IMAGE_BODY, "parameters": [
         {"name": "layer", "in": "query", "schema": {"type": "string", "default": "fc7"}},
-        {"name": "pool", "in": "query", "schema": {"type": "string", "enum": ["none", "avg"], "default": "none"}}]},
+        {"name": "pool", "in": "query", "schema": {"type": "string", "enum": list(FEATURE_POOLS), "default": "none"}}]},
         summary="one layer's activations for one image, as `alexnet features` computes them")
     async def features(request: Request):
         data, params = await read_image_upload(request, st.max_upload)
         layer = served.check_layer(params.get("layer") or "fc7")
         pool = params.get("pool") or "none"
-        if pool not in ("none", "avg"):
-            raise ApiError(400, f"pool={pool!r}: expected 'none' or 'avg'")
+        if pool not in FEATURE_POOLS:
+            raise ApiError(400, f"pool={pool!r}: expected one of {', '.join(FEATURE_POOLS)}")
         image = await st.decode(data)
         act = await st.call(lambda: served.features(image, layer, pool))
         return {"layer": layer, "pool": pool, "shape": list(act.shape), "values": act.tolist()}

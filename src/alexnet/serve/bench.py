@@ -18,6 +18,8 @@ import time
 
 import numpy as np
 
+from ..choices import EVAL_CROPS
+
 
 @contextlib.contextmanager
 def background_server(app, host: str = "127.0.0.1", port: int | None = None):
@@ -123,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--requests", type=int, default=25, help="per client")
     p.add_argument("--junk-every", type=int, default=5, help="every n-th request is junk bytes (0: none)")
-    p.add_argument("--crops", type=int, default=1, choices=(1, 10))
+    p.add_argument("--crops", type=int, default=1, choices=EVAL_CROPS)
     p.add_argument("--max-batch", type=int, nargs="+", default=[1, 8])
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     p.add_argument("--json", action="store_true")
