@@ -43,8 +43,9 @@ def serve(checkpoint: str | None = None, *, weights: str | None = None, host: st
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info" if access_log else "warning",
                                            access_log=access_log,
                                            timeout_graceful_shutdown=5))
+    # SIGTERM / Ctrl-C: uvicorn stops accepting, finishes the requests in flight, runs the lifespan's shutdown
+    # (queue drained, temporary folder removed), then re-raises the signal so the exit status says what stopped it.
     server.run()
-    print("alexnet serve: stopped", file=sys.stderr, flush=True)
     return 0
 
 
