@@ -7,7 +7,7 @@ DATA   ?= data/synth
 RUN    ?= runs/demo
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo test bench lint clean
+.PHONY: help venv demo test bench lint clean browser
 
 help:
 	@echo "make demo   set up the environment and run the main job (synthetic data -> train -> eval -> pictures)"
@@ -27,7 +27,14 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/alexnet demo --data $(DATA) --out $(RUN)
 
-test: $(STAMP)
+# The browser test of `alexnet serve` drives Debian's chromium: installed here when missing and we may (root).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; } || \
+		echo "note: no $(CHROMIUM); the browser test will fail (apt-get install chromium)"
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

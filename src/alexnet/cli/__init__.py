@@ -14,7 +14,7 @@ from .. import __version__
 from ..errors import AlexNetError
 
 # Verb modules, in the order they appear in --help.
-VERB_MODULES = ("model", "data", "train", "infer", "viz", "demo", "experiment", "convert", "bench")
+VERB_MODULES = ("model", "data", "train", "infer", "viz", "demo", "experiment", "convert", "bench", "serve")
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
