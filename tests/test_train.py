@@ -178,3 +178,76 @@ def test_sigkill_mid_save_leaves_previous_checkpoint_intact(tmp_path):
     ck = load_checkpoint(path)
     i = ck["i"]
     assert i >= 3 and torch.all(ck["blob"] == float(i))
+
+
+def _crash_mid_epoch_two(tiny_data, out, monkeypatch):
+    """A run killed in epoch 2 after a mid-epoch save: last.pt (step 4) is newer than best.pt (step 3)."""
+    calls = {"n": 0}
+    real_ce = train_mod.F.cross_entropy
+
+    def crashing_ce(*a, **k):
+        calls["n"] += torch.is_grad_enabled()
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real_ce(*a, **k)
+
+    monkeypatch.setattr(train_mod.F, "cross_entropy", crashing_ce)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_cfg(tiny_data, out, save_every=1), printer=lambda s: None)
+    monkeypatch.setattr(train_mod.F, "cross_entropy", real_ce)
+    assert load_checkpoint(out / "last.pt")["step"] == 4 and load_checkpoint(out / "best.pt")["step"] == 3
+
+
+def test_resume_run_folder_takes_the_newest_state_and_says_which(tiny_data, tmp_path, monkeypatch):
+    _crash_mid_epoch_two(tiny_data, tmp_path / "k", monkeypatch)
+    lines = []
+    train(tiny_cfg(tiny_data, tmp_path / "k", save_every=1), resume=tmp_path / "k", printer=lines.append)
+    said = [s for s in lines if s.startswith("resumed from")]
+    assert said == [f"resumed from {tmp_path / 'k' / 'last.pt'}: epoch 2, batch 1, step 4"]
+
+
+def test_resume_falls_back_to_best_when_last_is_unreadable(tiny_data, tmp_path, monkeypatch):
+    _crash_mid_epoch_two(tiny_data, tmp_path / "k", monkeypatch)
+    (tmp_path / "k" / "last.pt").write_bytes(b"PK\x03\x04 truncated by a full disk")
+    lines = []
+    train(tiny_cfg(tiny_data, tmp_path / "k", save_every=1), resume=tmp_path / "k", printer=lines.append)
+    assert any(s.startswith("warning:") and "last.pt" in s and "resuming from best.pt instead" in s for s in lines)
+    assert f"resumed from {tmp_path / 'k' / 'best.pt'}: epoch 2, batch 0, step 3" in lines
+    (tmp_path / "k" / "best.pt").write_bytes(b"junk")
+    (tmp_path / "k" / "last.pt").write_bytes(b"junk")
+    with pytest.raises(CheckpointError, match="no readable training checkpoint"):
+        train(tiny_cfg(tiny_data, tmp_path / "k"), resume=tmp_path / "k", printer=lambda s: None)
+
+
+def test_sigkill_during_training_then_resume_run_dir_continues_from_the_newest_state(tiny_data, tmp_path):
+    """kill -9 a CLI training run that checkpoints every step, then `--resume RUN_DIR`: it continues from last.pt's
+    step (not best.pt's), and the killed writer's temporaries are swept."""
+    out = tmp_path / "k"
+    flags = ["-m", "alexnet", "train", "--data", str(tiny_data), "--out", str(out), "--arch", "paper",
+             "--fc-size", "32", "--init", "kaiming", "--batch-size", "8", "--resize", "72", "--crop", "64",
+             "--seed", "3", "--workers", "0", "--no-progress", "--save-every", "1"]
+    proc = subprocess.Popen([sys.executable, *flags, "--epochs", "40"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                if load_checkpoint(out / "last.pt")["step"] >= 5:
+                    break
+            except (CheckpointError, FileNotFoundError):
+                pass
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    step = load_checkpoint(out / "last.pt")["step"]
+    assert step >= 5 and load_checkpoint(out / "best.pt")["step"] < step
+    r = subprocess.run([sys.executable, *flags, "--epochs", str(step // 3 + 2), "--resume", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    said = [line for line in r.stdout.splitlines() + r.stderr.splitlines() if line.startswith("resumed from")]
+    assert len(said) == 1 and said[0].startswith(f"resumed from {out / 'last.pt'}:") and said[0].endswith(
+        f"step {step}"), said
+    assert not [p.name for p in out.iterdir() if "tmp" in p.name]

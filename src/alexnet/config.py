@@ -114,7 +114,11 @@ class TrainConfig:
                   (self.val_crops in choices.EVAL_CROPS, "val_crops must be 1 or 10"),
                   (self.val_every >= 0, "val_every >= 0"),
                   (self.lighting_std >= 0, "lighting_std must be >= 0"), (self.save_every >= 0, "save_every >= 0"),
-                  (self.steps_per_epoch is None or self.steps_per_epoch >= 1, "steps_per_epoch must be >= 1")]
+                  (self.steps_per_epoch is None or self.steps_per_epoch >= 1, "steps_per_epoch must be >= 1"),
+                  (self.val_batches is None or self.val_batches >= 1, "val_batches must be >= 1"),
+                  (self.workers is None or self.workers >= 0, f"workers must be >= 0; got {self.workers}"),
+                  (self.patience >= 0, "patience must be >= 0"), (self.max_reductions >= 0, "max_reductions >= 0"),
+                  (self.step_size >= 1, "step_size must be >= 1")]
         for ok, msg in checks:
             if not ok:
                 raise ConfigError(f"train config: {msg}")

@@ -96,6 +96,38 @@ def flat_loss_hint(train_loss: float, num_classes: int, init: str) -> str | None
     return None
 
 
+def _training_state(path: Path) -> dict:
+    from .checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(path)
+    if "train_config" not in ckpt or "epoch" not in ckpt:
+        raise CheckpointError(f"{path}: not a resumable training checkpoint (no train state)")
+    return ckpt
+
+
+def newest_training_state(resume: str | os.PathLike, say: Callable[[str], None]) -> tuple[Path, dict]:
+    """(file, checkpoint) to resume from: a checkpoint file as given, or in a run folder the readable one of
+    last.pt / best.pt with the most steps (last.pt normally: it holds every epoch and mid-epoch save since the best
+    one). An unreadable newer file is reported and the next one taken; none readable is a one-line error."""
+    resume = Path(resume)
+    if not resume.is_dir():
+        return resume, _training_state(resume)
+    found, problems = [], []
+    for name in ("last.pt", "best.pt"):
+        if (resume / name).exists():
+            try:
+                found.append((resume / name, _training_state(resume / name)))
+            except CheckpointError as e:
+                problems.append(str(e))
+    if not found:
+        detail = "; ".join(problems) or "it holds no last.pt or best.pt"
+        raise CheckpointError(f"--resume {resume}: no readable training checkpoint ({detail})")
+    path, ckpt = max(found, key=lambda pc: int(pc[1]["step"]))   # max keeps the first (last.pt) on a tie
+    for problem in problems:
+        say(f"warning: {problem}; resuming from {path.name} instead")
+    return path, ckpt
+
+
 @dataclass
 class TrainState:
     """Where the run is: what a checkpoint restores besides the weights and the optimizer."""
@@ -151,12 +183,9 @@ class Trainer:
         self._announce(resume)
 
     def load_resume(self, resume: str | os.PathLike) -> dict:
-        """The checkpoint to continue, checked against this config."""
-        from .checkpoint import load_checkpoint
-
-        ckpt = load_checkpoint(resume)
-        if "train_config" not in ckpt or "epoch" not in ckpt:
-            raise CheckpointError(f"{resume}: not a resumable training checkpoint (no train state)")
+        """The checkpoint to continue (the newest complete training state of a run folder), checked against this
+        config."""
+        path, ckpt = newest_training_state(resume, self.say)
         prev = ckpt["train_config"]
         for key in RESUME_KEYS:
             if prev.get(key) != getattr(self.cfg, key):
@@ -166,6 +195,7 @@ class Trainer:
             was = "with" if prev.get("tower_devices") else "without"
             raise ConfigError(f"--resume {resume}: that run was trained {was} --tower-devices (its optimizer state "
                               "has that layout); resume it the same way")
+        self.resumed_from = path
         return ckpt
 
     def _resolve_device(self):
@@ -236,7 +266,7 @@ class Trainer:
                 for path, reason in bad:
                     self.run.log(f"skipped bad image {path}: {reason}", 30)
         if resume is not None:
-            self.say(f"resumed from {resume}: epoch {s.epoch + 1}, batch {s.batch}, step {s.step}")
+            self.say(f"resumed from {self.resumed_from}: epoch {s.epoch + 1}, batch {s.batch}, step {s.step}")
 
     # -- checkpoints ---------------------------------------------------------------------------------------------
     def checkpoint(self, epoch: int, batch_in_epoch: int, aug_generator, metrics: dict | None = None) -> dict:
