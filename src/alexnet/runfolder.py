@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import ConfigError
-from .utils import write_text_atomic
+from .utils import prepare_output_dir, write_text_atomic
 
 METRIC_FIELDS = ("epoch", "step", "lr", "train_loss", "train_top1_error", "train_top5_error", "val_loss",
                  "val_top1_error", "val_top5_error", "images_per_second", "epoch_seconds")
@@ -37,6 +37,7 @@ class NullRunFolder:
     def save(self, name: str, payload: Any) -> None: ...
     def epoch_end(self, row: dict, history: list[dict], payload: Any, is_best: bool) -> None: ...
     def close(self) -> None: ...
+    def abandon(self) -> None: ...
 
     def files(self) -> list[str]:
         return []
@@ -51,6 +52,7 @@ class RunFolder(NullRunFolder):
         self._save = save
         self._logger: logging.Logger | None = None
         self._writer = None
+        self._created = not self.out.exists()
 
     def claim(self, overwrite: bool) -> None:
         """Refuse to train into a folder holding another run's checkpoint, or clear that run when ``overwrite``."""
@@ -67,7 +69,7 @@ class RunFolder(NullRunFolder):
 
     def open(self, full_config: dict, resumed_step: int | None) -> None:
         """Create the folder, write config.json, start train.log and the TensorBoard writer."""
-        self.out.mkdir(parents=True, exist_ok=True)
+        prepare_output_dir(self.out)
         self._logger = _file_logger(self.out)
         write_text_atomic(self.out / "config.json", json.dumps(full_config, indent=2) + "\n")
         self.log(f"config: {json.dumps(full_config)}")
@@ -112,6 +114,12 @@ class RunFolder(NullRunFolder):
                 self._logger.removeHandler(h)
                 h.close()
             self._logger = None
+
+    def abandon(self) -> None:
+        """A run that failed before its first checkpoint leaves nothing behind in a folder it created."""
+        self.close()
+        if self._created and self.out.is_dir() and not (self.out / "last.pt").exists():
+            shutil.rmtree(self.out, ignore_errors=True)
 
     def files(self) -> list[str]:
         return sorted(str(p) for p in self.out.iterdir()) if self.out.exists() else []

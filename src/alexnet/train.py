@@ -36,6 +36,7 @@ from .metrics import TopKMeter
 from .runfolder import METRIC_FIELDS, RUN_FILES, NullRunFolder, RunFolder  # noqa: F401 - re-exported
 from .runtime import autocast, resolve_device, resolve_precision, to_layout, tune_cpu_allocator
 from .train_data import TrainData, default_sizes, prepare_data  # noqa: F401 - default_sizes re-exported
+from .utils import check_writable
 
 RESUME_KEYS = ("arch", "batch_size", "seed", "optimizer")   # a resumed run must keep these
 
@@ -149,6 +150,8 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, *, dist: DistContext | None = None,
                  printer: Callable[[str], None] | None = None):
         cfg.validate()
+        if (dist is None or dist.is_main) and cfg.out:
+            check_writable(cfg.out, folder=True)   # before any work: a read-only or file --out fails now
         self.cfg = cfg
         self.dist = dist or DistContext.single()
         self.is_main = self.dist.is_main
@@ -376,12 +379,16 @@ class Trainer:
     def fit(self, resume: str | os.PathLike | None = None, overwrite: bool = False) -> dict:
         """Set up, train ``cfg.epochs`` epochs (from the resumed state), return the summary."""
         t0 = time.perf_counter()
+        self.run = NullRunFolder(self.cfg.out)
         with scoped_globals(self.cfg.deterministic):
-            self.setup(resume, overwrite)
             try:
+                self.setup(resume, overwrite)
                 for epoch in range(self.state.epoch, self.cfg.epochs):
                     row = self.train_one_epoch(epoch)
                     self.epoch_end(epoch, row, self.validate(epoch))
+            except BaseException:
+                self.run.abandon()
+                raise
             finally:
                 self.run.close()
         return self.summary(time.perf_counter() - t0)

@@ -37,6 +37,27 @@ def prepare_output_dir(folder: str | os.PathLike) -> Path:
     return folder
 
 
+def check_writable(path: str | os.PathLike, folder: bool = False) -> None:
+    """Before any work: can ``path`` (a file, or a folder when ``folder``) be created? Writes nothing."""
+    path = Path(path)
+    if path.exists():
+        if folder and not path.is_dir():
+            raise OutputError(f"cannot write into {path}: it is a file, not a folder")
+        if not folder and path.is_dir():
+            raise OutputError(f"cannot write {path}: it is a folder; give a file name")
+        target = path if folder else path.parent
+        if not os.access(target, os.W_OK | os.X_OK):
+            raise OutputError(f"cannot write {'into ' if folder else ''}{path}: permission denied")
+        return
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputError(f"cannot write {path}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {path}: {parent} is not writable")
+
+
 def sweep_stale_temporaries(folder: str | os.PathLike, name: str | None = None) -> int:
     """Remove temporaries of ours left by killed writers (their process is gone); returns how many."""
     removed = 0
