@@ -232,3 +232,21 @@ def test_model_help_states_true_defaults(capsys):
         main(["model", "--help"])
     out = capsys.readouterr().out
     assert "(default: None)" not in out and "(default: True)" not in out
+
+
+def test_registry_rejects_names_outside_the_choices_and_twice():
+    from alexnet.model import register_arch
+
+    with pytest.raises(RuntimeError, match="choices.ARCHS"):
+        register_arch("alexnet2")
+    with pytest.raises(RuntimeError, match="twice"):
+        register_arch("paper")
+    with pytest.raises(ConfigError, match="unknown architecture"):
+        model_from_config(make_config("paper").__class__(arch="nope"))
+
+
+def test_init_schemes_are_the_choices():
+    from alexnet.choices import INITS
+    from alexnet.init import INIT_SCHEMES
+
+    assert tuple(INIT_SCHEMES) == INITS

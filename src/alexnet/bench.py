@@ -1,11 +1,12 @@
 """Throughput and peak-memory benchmarks of our networks against ``torchvision.models.alexnet``, in one process.
 
-``bench_model(BenchConfig("train" | "infer", arch, ...))`` times our network with the fastest correct settings for the device
-(``alexnet.runtime``'s defaults unless given) and torchvision's AlexNet at PyTorch defaults (fp32, contiguous, eager,
-no compile) on the same random batch, same batch size and input size, in the same process.  The two are interleaved
-step by step (and the order alternates) so that machine noise hits both; the figures are medians of the timed steps
-after warm-up.  A training step is forward + cross-entropy + backward + SGD step (momentum 0.9, weight decay 5e-4,
-``torch.optim.SGD`` for both); an inference step is a forward pass under ``torch.inference_mode`` in eval mode.
+``bench_model(BenchConfig("train" | "infer", arch, ...))`` times our network with the fastest correct settings for
+the device (``alexnet.runtime``'s defaults unless given) and torchvision's AlexNet at PyTorch defaults (fp32,
+contiguous, eager, no compile) on the same random batch, same batch size and input size, in the same process.  The
+two are interleaved step by step (and the order alternates) so that machine noise hits both; the figures are medians
+of the timed steps after warm-up.  A training step is forward + cross-entropy + backward + SGD step (momentum 0.9,
+weight decay 5e-4, ``torch.optim.SGD`` for both); an inference step is a forward pass under
+``torch.inference_mode`` in eval mode.
 
 Peak memory is measured separately after the timing, per network, as its persistent tensors (parameters, optimizer
 state, the input batch) plus the highest amount of memory torch allocated on top during one step: on CUDA from
