@@ -5,12 +5,18 @@ import math
 import pytest
 import torch
 
-from alexnet.bench import bench_lrn, bench_model
+from alexnet.bench import BenchConfig, bench_lrn, bench_model
 from alexnet.cli import main
 from alexnet.errors import ConfigError
 from alexnet.runtime import resolve_compile, tune_cpu_allocator
 
-TINY = dict(batch_size=2, input_size=64, steps=1, warmup=1, device="cpu", fc_size=64)
+TINY = dict(batch_size=2, input_size=64, steps=1, warmup=1, device="cpu")
+
+
+def tiny(mode, arch="paper", **kw):
+    """A BenchConfig of a tiny run (64 px, batch 2, one timed step, fc6/fc7 of 64 units)."""
+    switches = {"fc_size": 64, **kw.pop("model_switches", {})}
+    return BenchConfig(mode, arch, **{**TINY, **kw}, model_switches=switches)
 
 
 def _positive(v):
@@ -18,7 +24,7 @@ def _positive(v):
 
 
 def test_bench_train_keys_and_ratio():
-    res = bench_model("train", "paper", **TINY)
+    res = bench_model(tiny("train", "paper"))
     for key in ("images_per_second", "reference_images_per_second", "ratio", "peak_memory_mb",
                 "reference_peak_memory_mb", "memory_ratio", "settings", "times", "reference_times"):
         assert key in res
@@ -37,7 +43,7 @@ def test_bench_train_keys_and_ratio():
 
 
 def test_bench_infer_without_reference_and_switches():
-    res = bench_model("infer", "paper", reference=False, memory=False, lrn=False, **TINY)
+    res = bench_model(tiny("infer", "paper", reference=False, memory=False, model_switches={"lrn": False}))
     assert _positive(res["images_per_second"])
     assert res["reference_images_per_second"] is None and res["ratio"] is None
     assert res["settings"]["model"]["lrn"] is False
@@ -45,7 +51,7 @@ def test_bench_infer_without_reference_and_switches():
 
 def test_bench_rejects_bad_mode():
     with pytest.raises(ConfigError, match="mode"):
-        bench_model("fly", **TINY)
+        bench_model(tiny("fly"))
 
 
 def test_bench_cli_json_and_table(capsys):
@@ -92,7 +98,27 @@ def test_bench_data_cli_prints_ratios(monkeypatch, capsys):
 def test_runtime_bench_defaults():
     assert isinstance(tune_cpu_allocator(), bool)
     assert tune_cpu_allocator() == tune_cpu_allocator()      # idempotent
-    cpu = torch.device("cpu")
-    assert resolve_compile(cpu, "train", True) is True
-    assert resolve_compile(cpu, "infer", False) is False
-    assert isinstance(resolve_compile(cpu, "train"), bool)
+    assert resolve_compile(True) is True
+    assert resolve_compile(False) is False
+    assert isinstance(resolve_compile(), bool)
+
+
+def test_bench_cli_builds_the_config_with_the_library_defaults():
+    from alexnet.cli import build_parser
+    from alexnet.cli.bench import bench_config_from_args
+
+    parse = build_parser().parse_args
+    assert bench_config_from_args(parse(["bench", "infer"])) == BenchConfig("infer")
+    cfg = bench_config_from_args(parse(["bench", "train", "--arch", "owt", "--batch", "8", "--no-channels-last",
+                                        "--no-reference", "--input-size", "96", "--dropout", "0"]))
+    assert cfg == BenchConfig("train", "owt", batch_size=8, channels_last=False, reference=False, input_size=96,
+                              model_switches={"dropout": 0.0})
+
+
+@pytest.mark.parametrize("argv", [["bench", "train", "--help"], ["bench", "lrn", "--help"],
+                                  ["bench", "data", "--help"]])
+def test_bench_help_states_true_defaults(argv, capsys):
+    with pytest.raises(SystemExit):
+        main(argv)
+    out = capsys.readouterr().out
+    assert "(default: None)" not in out and "(default: True)" not in out

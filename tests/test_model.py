@@ -3,8 +3,10 @@ import torch
 from torch import nn
 
 from alexnet import build_model, count_parameters, describe
+from alexnet.choices import ARCHS
 from alexnet.errors import ConfigError
 from alexnet.layers import LocalResponseNorm
+from alexnet.model import ARCH_REGISTRY, list_archs, make_config, model_from_config
 
 
 def conv_params(out_c, in_c_per_group, k):
@@ -25,15 +27,62 @@ def test_hand_counts_are_the_papers_numbers():
     assert PAPER_2TOWER == 60_965_224
 
 
-@pytest.mark.parametrize("arch,expected", [
-    ("paper", 60_965_224),
-    ("paper-1tower", 62_378_344),
-    ("owt", 61_100_840),
+# Every registered architecture's parameter count at its defaults (init="default"): adding an architecture adds
+# its figure here, and the tests parametrized over the registry below then cover it.
+EXPECTED_PARAMETERS = {
+    "paper": 60_965_224,
+    "paper-1tower": 62_378_344,
+    "owt": 61_100_840,
     # cuda-convnet layers-18pct: 3->32 5x5, 32->32 5x5, 32->64 5x5, 64*4*4 -> 10
-    ("cifar", (3 * 25 * 32 + 32) + (32 * 25 * 32 + 32) + (32 * 25 * 64 + 64) + (64 * 16 * 10 + 10)),
-])
-def test_parameter_counts(arch, expected):
-    assert count_parameters(build_model(arch, init="default")) == expected
+    "cifar": (3 * 25 * 32 + 32) + (32 * 25 * 32 + 32) + (32 * 25 * 64 + 64) + (64 * 16 * 10 + 10),
+}
+
+
+def test_registry_names_are_the_choices():
+    assert list_archs() == ARCHS == tuple(ARCH_REGISTRY)
+    assert set(EXPECTED_PARAMETERS) == set(list_archs())
+
+
+@pytest.fixture(scope="module", params=list_archs())
+def registered(request):
+    """(arch, network at the architecture's defaults); built once per architecture."""
+    torch.manual_seed(0)
+    return request.param, build_model(request.param, init="default")
+
+
+def test_parameter_counts(registered):
+    arch, model = registered
+    assert count_parameters(model) == EXPECTED_PARAMETERS[arch]
+
+
+def test_every_arch_builds_with_its_defaults_and_forward_shape(registered):
+    arch, model = registered
+    cfg = model.config
+    assert cfg == make_config(arch, init="default") and cfg.arch == arch
+    for key, value in ARCH_REGISTRY[arch].defaults.items():
+        assert getattr(cfg, key) == value, (arch, key)
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, cfg.in_channels, cfg.input_size, cfg.input_size))
+    assert out.shape == (2, cfg.num_classes) and torch.isfinite(out).all()
+
+
+def test_every_arch_state_dict_round_trips(registered):
+    arch, model = registered
+    torch.manual_seed(1)
+    other = model_from_config(model.config)
+    assert type(other) is type(model) and list(other.state_dict()) == list(model.state_dict())
+    other.load_state_dict(model.state_dict(), strict=True)
+    for key, value in model.state_dict().items():
+        assert torch.equal(other.state_dict()[key], value), (arch, key)
+
+
+def test_every_arch_describes_its_layers(registered):
+    arch, model = registered
+    rows = describe(model)
+    assert [r["layer"] for r in rows] == list(model.layer_names)
+    assert rows[-1]["output"] == (model.config.num_classes,)
+    assert sum(r["parameters"] for r in rows) == count_parameters(model)
 
 
 @pytest.mark.parametrize("input_size", [224, 227])
@@ -174,3 +223,30 @@ def test_dropout_is_on_fc_outputs_in_paper_and_inputs_in_owt():
 def test_bad_switches_raise_clear_errors(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         build_model(**kwargs)
+
+
+def test_model_help_states_true_defaults(capsys):
+    from alexnet.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["model", "--help"])
+    out = capsys.readouterr().out
+    assert "(default: None)" not in out and "(default: True)" not in out
+
+
+def test_registry_rejects_names_outside_the_choices_and_twice():
+    from alexnet.model import register_arch
+
+    with pytest.raises(RuntimeError, match="choices.ARCHS"):
+        register_arch("alexnet2")
+    with pytest.raises(RuntimeError, match="twice"):
+        register_arch("paper")
+    with pytest.raises(ConfigError, match="unknown architecture"):
+        model_from_config(make_config("paper").__class__(arch="nope"))
+
+
+def test_init_schemes_are_the_choices():
+    from alexnet.choices import INITS
+    from alexnet.init import INIT_SCHEMES
+
+    assert tuple(INIT_SCHEMES) == INITS

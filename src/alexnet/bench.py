@@ -1,11 +1,12 @@
 """Throughput and peak-memory benchmarks of our networks against ``torchvision.models.alexnet``, in one process.
 
-``bench_model("train" | "infer", arch, ...)`` times our network with the fastest correct settings for the device
-(``alexnet.runtime``'s defaults unless given) and torchvision's AlexNet at PyTorch defaults (fp32, contiguous, eager,
-no compile) on the same random batch, same batch size and input size, in the same process.  The two are interleaved
-step by step (and the order alternates) so that machine noise hits both; the figures are medians of the timed steps
-after warm-up.  A training step is forward + cross-entropy + backward + SGD step (momentum 0.9, weight decay 5e-4,
-``torch.optim.SGD`` for both); an inference step is a forward pass under ``torch.inference_mode`` in eval mode.
+``bench_model(BenchConfig("train" | "infer", arch, ...))`` times our network with the fastest correct settings for
+the device (``alexnet.runtime``'s defaults unless given) and torchvision's AlexNet at PyTorch defaults (fp32,
+contiguous, eager, no compile) on the same random batch, same batch size and input size, in the same process.  The
+two are interleaved step by step (and the order alternates) so that machine noise hits both; the figures are medians
+of the timed steps after warm-up.  A training step is forward + cross-entropy + backward + SGD step (momentum 0.9,
+weight decay 5e-4, ``torch.optim.SGD`` for both); an inference step is a forward pass under
+``torch.inference_mode`` in eval mode.
 
 Peak memory is measured separately after the timing, per network, as its persistent tensors (parameters, optimizer
 state, the input batch) plus the highest amount of memory torch allocated on top during one step: on CUDA from
@@ -21,16 +22,17 @@ import gc
 import math
 import statistics
 import time
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
 
+from .choices import BENCH_MODES
 from .errors import ConfigError
-from .runtime import (autocast, cpu_has_fast_bf16, resolve_compile, resolve_device, resolve_precision, to_layout,
-                      tune_cpu_allocator)
+from .runtime import (Precision, autocast, cpu_has_fast_bf16, resolve_compile, resolve_device, resolve_precision,
+                      to_layout, tune_cpu_allocator)
 
-BENCH_MODES = ("train", "infer")
 MB = 1024 * 1024
 
 
@@ -162,49 +164,83 @@ class _Runner:
         return (persistent + extra) / MB, method
 
 
-def bench_model(mode: str = "train", arch: str = "paper", *, batch_size: int = 128, input_size: int = 224,
-                steps: int = 5, warmup: int = 2, device: str = "auto", precision: str = "auto",
-                channels_last: bool | None = None, compile: bool | None = None, reference: bool = True,
-                num_classes: int = 1000, memory: bool = True, seed: int = 0, **model_switches) -> dict:
-    """Images/s and peak memory of ``arch`` against torchvision's AlexNet at PyTorch defaults (see module doc).
+@dataclass(frozen=True)
+class BenchConfig:
+    """One ``bench_model`` run: which network, how it is timed, and our network's runtime settings.
 
-    precision/channels_last/compile: None or "auto" take ``alexnet.runtime``'s defaults for the device.
-    model_switches: ``build_model`` switches (lrn=False, towers=1, ...).
-    Returns a dict with ``images_per_second``, ``reference_images_per_second``, ``ratio`` (ours / reference),
-    ``peak_memory_mb``, ``reference_peak_memory_mb``, ``memory_ratio``, ``times``, ``reference_times`` (seconds
-    per timed step, in order), ``settings``, ``reference_settings`` and the run's parameters.
+    precision/channels_last/compile: "auto" or None take ``alexnet.runtime``'s defaults for the device.
+    model_switches: ``build_model`` switches (lrn=False, towers=1, ...); the input size and classes are fields here.
     """
-    from .layers import get_lrn_backend
+
+    mode: str = "train"                  # one of BENCH_MODES
+    arch: str = "paper"
+    batch_size: int = 128
+    input_size: int = 224
+    steps: int = 5                       # timed steps (the median is reported)
+    warmup: int = 2                      # untimed steps first
+    device: str = "auto"
+    precision: str = "auto"
+    channels_last: bool | None = None
+    compile: bool | None = None
+    reference: bool = True               # also time torchvision's AlexNet
+    num_classes: int = 1000
+    memory: bool = True                  # measure peak memory after the timing
+    seed: int = 0
+    model_switches: Mapping = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.mode not in BENCH_MODES:
+            raise ConfigError(f"bench mode must be one of {', '.join(BENCH_MODES)}; got {self.mode!r}")
+        if self.batch_size < 1 or self.steps < 1 or self.warmup < 0:
+            raise ConfigError(f"bench: need batch_size >= 1, steps >= 1, warmup >= 0 "
+                              f"(got {self.batch_size}, {self.steps}, {self.warmup})")
+        clash = {"input_size", "num_classes"} & set(self.model_switches)
+        if clash:
+            raise ConfigError(f"bench: give {', '.join(sorted(clash))} as BenchConfig field(s), not model switches")
+
+
+@dataclass
+class _Setup:
+    """What ``bench_model`` resolved and built before timing."""
+
+    device: torch.device
+    precision: Precision
+    compile: bool
+    allocator_tuned: bool
+    model: torch.nn.Module
+    ours: _Runner
+    reference: _Runner | None
+
+
+def _setup(cfg: BenchConfig) -> _Setup:
+    """Resolve the runtime settings, build our network and (unless told not to) torchvision's on one batch."""
     from .model import build_model
 
-    if mode not in BENCH_MODES:
-        raise ConfigError(f"bench mode must be one of {', '.join(BENCH_MODES)}; got {mode!r}")
-    if batch_size < 1 or steps < 1 or warmup < 0:
-        raise ConfigError(f"bench: need batch_size >= 1, steps >= 1, warmup >= 0 "
-                          f"(got {batch_size}, {steps}, {warmup})")
-    model_switches.pop("input_size", None)
-    dev = resolve_device(device)
-    prec = resolve_precision(dev, precision, channels_last)
-    use_compile = resolve_compile(dev, mode, compile)
+    dev = resolve_device(cfg.device)
+    prec = resolve_precision(dev, cfg.precision, cfg.channels_last)
+    use_compile = resolve_compile(cfg.compile)
     allocator = tune_cpu_allocator() if dev.type == "cpu" else False
 
-    torch.manual_seed(seed)
-    ours_model = build_model(arch, num_classes=num_classes, input_size=input_size, **model_switches)
-    in_ch = ours_model.config.in_channels
-    x = torch.randn(batch_size, in_ch, input_size, input_size, device=dev)
-    y = torch.randint(0, num_classes, (batch_size,), device=dev)
-    ours = _Runner(arch, to_layout(ours_model.to(dev), prec), mode, to_layout(x, prec), y, dev, prec, use_compile)
-    runners = [ours]
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.arch, num_classes=cfg.num_classes, input_size=cfg.input_size, **cfg.model_switches)
+    in_ch = model.config.in_channels
+    x = torch.randn(cfg.batch_size, in_ch, cfg.input_size, cfg.input_size, device=dev)
+    y = torch.randint(0, cfg.num_classes, (cfg.batch_size,), device=dev)
+    ours = _Runner(cfg.arch, to_layout(model.to(dev), prec), cfg.mode, to_layout(x, prec), y, dev, prec,
+                   use_compile)
     ref = None
-    if reference:
+    if cfg.reference:
         import torchvision
 
         if in_ch != 3:
             raise ConfigError("bench: the torchvision reference takes 3-channel images")
-        ref_model = torchvision.models.alexnet(weights=None, num_classes=num_classes).to(dev)
-        ref = _Runner("torchvision.models.alexnet", ref_model, mode, x, y, dev, None, False)
-        runners.append(ref)
+        ref_model = torchvision.models.alexnet(weights=None, num_classes=cfg.num_classes).to(dev)
+        ref = _Runner("torchvision.models.alexnet", ref_model, cfg.mode, x, y, dev, None, False)
+    return _Setup(dev, prec, use_compile, allocator, model, ours, ref)
 
+
+def _time_interleaved(runners: list[_Runner], steps: int, warmup: int) -> dict[str, list[float]]:
+    """Seconds per timed step of each runner, the runners taking turns (who goes first alternates)."""
     for _ in range(warmup):
         for r in runners:
             r.timed_step()
@@ -213,17 +249,29 @@ def bench_model(mode: str = "train", arch: str = "paper", *, batch_size: int = 1
         order = runners if i % 2 == 0 else runners[::-1]   # alternate who goes first
         for r in order:
             times[r.name].append(r.timed_step())
+    return times
 
-    peak, ref_peak, method = math.nan, math.nan, None
-    if memory:
-        peak, method = ours.peak_memory()
-        if ref is not None:
-            ref_peak, _ = ref.peak_memory()
 
-    ips = batch_size / _median(times[ours.name])
+def _settings(setup: _Setup) -> dict:
+    from .layers import get_lrn_backend
+
+    dev, prec = setup.device, setup.precision
+    return {
+        "device": str(dev), "precision": prec.name, "channels_last": prec.channels_last,
+        "compile": setup.compile, "lrn_backend": get_lrn_backend(), "threads": torch.get_num_threads(),
+        "cpu_allocator_tuned": setup.allocator_tuned,
+        "cpu_fast_bf16": cpu_has_fast_bf16() if dev.type == "cpu" else None,
+        "torch": torch.__version__, "model": setup.model.config.to_dict(),
+    }
+
+
+def _report(cfg: BenchConfig, setup: _Setup, times: dict, peak: float, ref_peak: float, method) -> dict:
+    """The result dict of ``bench_model`` (its keys and their order are the ``--json`` output)."""
+    ours, ref = setup.ours, setup.reference
+    ips = cfg.batch_size / _median(times[ours.name])
     out = {
-        "mode": mode, "arch": arch, "batch_size": batch_size, "input_size": input_size,
-        "steps": steps, "warmup": warmup,
+        "mode": cfg.mode, "arch": cfg.arch, "batch_size": cfg.batch_size, "input_size": cfg.input_size,
+        "steps": cfg.steps, "warmup": cfg.warmup,
         "images_per_second": ips,
         "seconds_per_step": _median(times[ours.name]),
         "times": times[ours.name],
@@ -233,25 +281,39 @@ def bench_model(mode: str = "train", arch: str = "paper", *, batch_size: int = 1
         "reference": "torchvision.models.alexnet" if ref is not None else None,
         "reference_images_per_second": None, "reference_seconds_per_step": None, "reference_times": None,
         "reference_peak_memory_mb": None, "ratio": None, "memory_ratio": None,
-        "settings": {
-            "device": str(dev), "precision": prec.name, "channels_last": prec.channels_last,
-            "compile": use_compile, "lrn_backend": get_lrn_backend(), "threads": torch.get_num_threads(),
-            "cpu_allocator_tuned": allocator, "cpu_fast_bf16": cpu_has_fast_bf16() if dev.type == "cpu" else None,
-            "torch": torch.__version__, "model": ours_model.config.to_dict(),
-        },
+        "settings": _settings(setup),
         "reference_settings": {"precision": "fp32", "channels_last": False, "compile": False,
                                "weights": None} if ref is not None else None,
     }
     if ref is not None:
         import torchvision
 
-        ref_ips = batch_size / _median(times[ref.name])
+        ref_ips = cfg.batch_size / _median(times[ref.name])
         out.update(reference_images_per_second=ref_ips, reference_seconds_per_step=_median(times[ref.name]),
                    reference_times=times[ref.name], reference_peak_memory_mb=ref_peak,
                    ratio=ips / ref_ips,
-                   memory_ratio=(peak / ref_peak) if memory and ref_peak and ref_peak > 0 else None)
+                   memory_ratio=(peak / ref_peak) if cfg.memory and ref_peak and ref_peak > 0 else None)
         out["reference_settings"]["torchvision"] = torchvision.__version__
     return out
+
+
+def bench_model(cfg: BenchConfig) -> dict:
+    """Images/s and peak memory of ``cfg.arch`` against torchvision's AlexNet at PyTorch defaults (module doc).
+
+    >>> res = bench_model(BenchConfig("infer", "paper", batch_size=32, model_switches={"lrn": False}))
+    Returns a dict with ``images_per_second``, ``reference_images_per_second``, ``ratio`` (ours / reference),
+    ``peak_memory_mb``, ``reference_peak_memory_mb``, ``memory_ratio``, ``times``, ``reference_times`` (seconds
+    per timed step, in order), ``settings``, ``reference_settings`` and the run's parameters.
+    """
+    setup = _setup(cfg)
+    runners = [setup.ours] + ([setup.reference] if setup.reference is not None else [])
+    times = _time_interleaved(runners, cfg.steps, cfg.warmup)
+    peak, ref_peak, method = math.nan, math.nan, None
+    if cfg.memory:
+        peak, method = setup.ours.peak_memory()
+        if setup.reference is not None:
+            ref_peak, _ = setup.reference.peak_memory()
+    return _report(cfg, setup, times, peak, ref_peak, method)
 
 
 LRN_SHAPES = {"conv1": (96, 55, 55), "conv2": (256, 27, 27)}
@@ -307,4 +369,4 @@ def bench_lrn(*, batch_size: int = 128, steps: int = 5, warmup: int = 1, device:
     return out
 
 
-__all__ = ["BENCH_MODES", "bench_model", "bench_lrn", "LRN_SHAPES"]
+__all__ = ["BENCH_MODES", "BenchConfig", "bench_model", "bench_lrn", "LRN_SHAPES"]

@@ -1,6 +1,6 @@
 """The AlexNet family.  ``PaperAlexNet`` reads like the paper's section 3.5 / Figure 2.
 
-Architectures (``build_model(arch, ...)``):
+Architectures (``build_model(arch, ...)``; ``list_archs()``):
 
 ``paper``          the ILSVRC network: two towers, LRN, overlapping pooling, dropout on fc6/fc7 outputs.
 ``paper-1tower``   the same layers without grouping (one GPU holding every kernel).
@@ -13,22 +13,36 @@ paper's 55x55 maps for 227 inputs ((227 - 11) / 4 + 1 = 55).  We keep the paper'
 (227 crops, conv1 unpadded).  Both give 55-27-13-13-13 maps and 6x6x256 into fc6, and identical parameter
 counts.  Other input sizes keep every kernel and stride and size fc6 from the resulting conv5 map
 (e.g. 128 px -> 3x3x256 into fc6): that is our "scaled" paper network for small images.
+
+Adding an architecture (the registry is the only place that knows the names):
+
+1. write its ``nn.Module`` here (layer names ``conv1..``, ``fc..``; ``layer_names``; ``config``; shape comments),
+2. register a builder under its name, with the switches whose defaults differ from ``ModelConfig``'s and a check
+   of the switches it cannot take::
+
+       @register_arch("mine", defaults=dict(towers=1, lrn=False), validate=_check_mine)
+       def build_mine(cfg: ModelConfig) -> nn.Module:
+           return MyNet(cfg)
+
+3. name it in ``alexnet.choices.ARCHS`` (the CLI's ``--arch`` choices; checked against the registry at import),
+4. give its parameter count in ``tests/test_model.py``'s ``EXPECTED_PARAMETERS``: the tests parametrized over
+   the registry (build, forward shape, parameters, state_dict round trip, ``describe``) then cover it.
 """
 from __future__ import annotations
 
 import math
+import types
 from dataclasses import asdict, dataclass
-from typing import Iterator
+from typing import Callable, Iterator, Mapping
 
 import torch
 from torch import nn
 
+from .choices import ACTIVATIONS, ARCHS, INITS, LRN_CONVENTIONS, TOWERS
 from .errors import ConfigError
-from .init import INITS, initialize
-from .layers import LRN_ALPHA, LRN_BETA, LRN_K, LRN_SIZE, LocalResponseNorm, SpatialResponseNorm, lrn_max_pool2d
-
-ARCHS = ("paper", "paper-1tower", "owt", "cifar")
-ACTIVATIONS = ("relu", "tanh")
+from .init import initialize
+from .layers import (LRN_ALPHA, LRN_BETA, LRN_K, LRN_SIZE, LocalResponseNorm, SpatialResponseNorm, lrn_max_pool2d,
+                     make_activation, make_avg_pool, make_max_pool)
 
 # The paper's layer table (section 3.5): kernels per conv layer, and units per fully connected layer.
 PAPER_CHANNELS = (96, 256, 384, 384, 256)
@@ -36,6 +50,8 @@ PAPER_FC = 4096
 # Layers whose input the two towers share (the GPUs communicate only here).
 CROSS_TOWER = ("conv3", "fc6", "fc7", "fc8")
 PAPER_DROPOUT = 0.5
+# torchvision's one-weird-trick kernels per conv layer (Krizhevsky 2014).
+OWT_CHANNELS = (64, 192, 384, 256, 256)
 
 
 @dataclass(frozen=True)
@@ -74,13 +90,50 @@ class ModelConfig:
         return cls(**d)
 
 
-def _activation(name: str) -> nn.Module:
-    return nn.ReLU(inplace=True) if name == "relu" else nn.Tanh()
+# --- the architecture registry -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ArchEntry:
+    """One registered architecture: its builder, the switches whose defaults differ from ``ModelConfig``'s, and a
+    check of a ModelConfig for it (raises ConfigError)."""
+
+    name: str
+    builder: Callable[[ModelConfig], nn.Module]
+    defaults: Mapping
+    validate: Callable[[ModelConfig], None] | None = None
 
 
-def _pool(overlap: bool, ceil_mode: bool = False) -> nn.MaxPool2d:
-    # Overlapping pooling: z=3, s=2; the non-overlapping control: z=s=2.
-    return nn.MaxPool2d(3, 2, ceil_mode=ceil_mode) if overlap else nn.MaxPool2d(2, 2, ceil_mode=ceil_mode)
+ARCH_REGISTRY: dict[str, ArchEntry] = {}
+
+
+def register_arch(name: str, *, defaults: Mapping | None = None,
+                  validate: Callable[[ModelConfig], None] | None = None):
+    """Decorator registering ``builder(cfg) -> nn.Module`` as architecture ``name`` (named in choices.ARCHS)."""
+    fields = set(ModelConfig.__dataclass_fields__) - {"arch"}
+    defaults = dict(defaults or {})
+    if name not in ARCHS:
+        raise RuntimeError(f"register_arch: {name!r} is not in alexnet.choices.ARCHS; name it there first")
+    if name in ARCH_REGISTRY:
+        raise RuntimeError(f"register_arch: {name!r} is registered twice")
+    if set(defaults) - fields:
+        raise RuntimeError(f"register_arch({name!r}): defaults {sorted(set(defaults) - fields)} are not "
+                           "ModelConfig fields")
+
+    def decorator(builder: Callable[[ModelConfig], nn.Module]):
+        ARCH_REGISTRY[name] = ArchEntry(name, builder, types.MappingProxyType(defaults), validate)
+        return builder
+
+    return decorator
+
+
+def list_archs() -> tuple[str, ...]:
+    """The registered architecture names, in ``choices.ARCHS`` order."""
+    return tuple(ARCH_REGISTRY)
+
+
+def get_arch(name: str) -> ArchEntry:
+    if name not in ARCH_REGISTRY:
+        raise ConfigError(f"unknown architecture {name!r}; choose one of {', '.join(ARCH_REGISTRY)}")
+    return ARCH_REGISTRY[name]
 
 
 def _conv_out(size: int, kernel: int, stride: int = 1, pad: int = 0) -> int:
@@ -133,22 +186,22 @@ class PaperAlexNet(_Named):
 
         s = cfg.input_size
         self.conv1 = nn.Conv2d(cfg.in_channels, c1, 11, stride=4, padding=pad1)   # 96 x 55 x 55
-        self.relu1 = _activation(cfg.activation)
+        self.relu1 = make_activation(cfg.activation)
         self.norm1 = lrn() if cfg.lrn else nn.Identity()
-        self.pool1 = _pool(cfg.overlap_pool)                                      # 96 x 27 x 27
+        self.pool1 = make_max_pool(cfg.overlap_pool)                              # 96 x 27 x 27
         s = _pool_out(_conv_out(s, 11, 4, pad1), cfg.overlap_pool)
         self.conv2 = nn.Conv2d(c1, c2, 5, padding=2, groups=t)                    # 256 x 27 x 27
-        self.relu2 = _activation(cfg.activation)
+        self.relu2 = make_activation(cfg.activation)
         self.norm2 = lrn() if cfg.lrn else nn.Identity()
-        self.pool2 = _pool(cfg.overlap_pool)                                      # 256 x 13 x 13
+        self.pool2 = make_max_pool(cfg.overlap_pool)                              # 256 x 13 x 13
         s = _pool_out(s, cfg.overlap_pool)
         self.conv3 = nn.Conv2d(c2, c3, 3, padding=1)                              # 384 x 13 x 13 (both towers)
-        self.relu3 = _activation(cfg.activation)
+        self.relu3 = make_activation(cfg.activation)
         self.conv4 = nn.Conv2d(c3, c4, 3, padding=1, groups=t)                    # 384 x 13 x 13
-        self.relu4 = _activation(cfg.activation)
+        self.relu4 = make_activation(cfg.activation)
         self.conv5 = nn.Conv2d(c4, c5, 3, padding=1, groups=t)                    # 256 x 13 x 13
-        self.relu5 = _activation(cfg.activation)
-        self.pool5 = _pool(cfg.overlap_pool)                                      # 256 x 6 x 6
+        self.relu5 = make_activation(cfg.activation)
+        self.pool5 = make_max_pool(cfg.overlap_pool)                              # 256 x 6 x 6
         s = _pool_out(s, cfg.overlap_pool)
         if s < 1:
             raise ConfigError(f"input_size={cfg.input_size} is too small for the paper network "
@@ -156,10 +209,10 @@ class PaperAlexNet(_Named):
         self.feature_size = s
         self.flatten = nn.Flatten()
         self.fc6 = nn.Linear(c5 * s * s, cfg.fc_size)                             # 4096 (both towers)
-        self.relu6 = _activation(cfg.activation)
+        self.relu6 = make_activation(cfg.activation)
         self.drop6 = nn.Dropout(cfg.dropout)   # on fc6's output, as the paper (torchvision: on its input)
         self.fc7 = nn.Linear(cfg.fc_size, cfg.fc_size)                            # 4096
-        self.relu7 = _activation(cfg.activation)
+        self.relu7 = make_activation(cfg.activation)
         self.drop7 = nn.Dropout(cfg.dropout)
         self.fc8 = nn.Linear(cfg.fc_size, cfg.num_classes)                        # 1000-way softmax (logits)
         initialize(self, cfg.init, activation=cfg.activation)
@@ -180,8 +233,31 @@ class PaperAlexNet(_Named):
         return self.fc8(x)
 
 
-class _OwtFeatures(nn.Sequential):
-    pass
+def _check_paper(cfg: ModelConfig) -> None:
+    if cfg.towers not in TOWERS:
+        raise ConfigError(f"towers must be 1 or 2; got {cfg.towers}")
+    if len(cfg.channels) != 5 or min(cfg.channels) < 1:
+        raise ConfigError(f"channels must be 5 positive kernel counts (conv1..conv5); got {cfg.channels}")
+    if cfg.fc_size < 1:
+        raise ConfigError(f"fc_size must be >= 1; got {cfg.fc_size}")
+
+
+def _check_paper_1tower(cfg: ModelConfig) -> None:
+    if cfg.towers != 1:
+        raise ConfigError("paper-1tower has towers=1 by definition; use arch 'paper' for two towers")
+    _check_paper(cfg)
+
+
+@register_arch("paper", defaults=dict(towers=2), validate=_check_paper)
+def build_paper(cfg: ModelConfig) -> nn.Module:
+    """The ILSVRC network of section 3.5: two towers (or one with ``towers=1``)."""
+    return PaperAlexNet(cfg)
+
+
+@register_arch("paper-1tower", defaults=dict(towers=1), validate=_check_paper_1tower)
+def build_paper_1tower(cfg: ModelConfig) -> nn.Module:
+    """The same layers without grouping: one GPU holding every kernel."""
+    return PaperAlexNet(cfg)
 
 
 class OwtAlexNet(_Named):
@@ -203,17 +279,17 @@ class OwtAlexNet(_Named):
         self.config = cfg
         act = cfg.activation
         self.features = nn.Sequential(
-            nn.Conv2d(cfg.in_channels, 64, kernel_size=11, stride=4, padding=2), _activation(act),
-            _pool(cfg.overlap_pool),
-            nn.Conv2d(64, 192, kernel_size=5, padding=2), _activation(act), _pool(cfg.overlap_pool),
-            nn.Conv2d(192, 384, kernel_size=3, padding=1), _activation(act),
-            nn.Conv2d(384, 256, kernel_size=3, padding=1), _activation(act),
-            nn.Conv2d(256, 256, kernel_size=3, padding=1), _activation(act), _pool(cfg.overlap_pool),
+            nn.Conv2d(cfg.in_channels, 64, kernel_size=11, stride=4, padding=2), make_activation(act),
+            make_max_pool(cfg.overlap_pool),
+            nn.Conv2d(64, 192, kernel_size=5, padding=2), make_activation(act), make_max_pool(cfg.overlap_pool),
+            nn.Conv2d(192, 384, kernel_size=3, padding=1), make_activation(act),
+            nn.Conv2d(384, 256, kernel_size=3, padding=1), make_activation(act),
+            nn.Conv2d(256, 256, kernel_size=3, padding=1), make_activation(act), make_max_pool(cfg.overlap_pool),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
         self.classifier = nn.Sequential(
-            nn.Dropout(p=cfg.dropout), nn.Linear(256 * 6 * 6, 4096), _activation(act),
-            nn.Dropout(p=cfg.dropout), nn.Linear(4096, 4096), _activation(act),
+            nn.Dropout(p=cfg.dropout), nn.Linear(256 * 6 * 6, 4096), make_activation(act),
+            nn.Dropout(p=cfg.dropout), nn.Linear(4096, 4096), make_activation(act),
             nn.Linear(4096, cfg.num_classes),
         )
         initialize(self, cfg.init, activation=act)
@@ -230,6 +306,22 @@ class OwtAlexNet(_Named):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.forward_features(x), 1))
+
+
+def _check_owt(cfg: ModelConfig) -> None:
+    if cfg.lrn:
+        raise ConfigError("owt (torchvision's AlexNet) has no LRN; use arch 'paper' for LRN")
+    if cfg.towers != 1:
+        raise ConfigError("owt (torchvision's AlexNet) has one tower; use arch 'paper' for two towers")
+    if cfg.channels != OWT_CHANNELS:
+        raise ConfigError("owt's channels are fixed at 64-192-384-256-256 (torchvision's layout)")
+
+
+@register_arch("owt", defaults=dict(towers=1, lrn=False, init="default", channels=OWT_CHANNELS),
+               validate=_check_owt)
+def build_owt(cfg: ModelConfig) -> nn.Module:
+    """torchvision's AlexNet ("one weird trick"), with its state_dict keys."""
+    return OwtAlexNet(cfg)
 
 
 class CifarNet(_Named):
@@ -251,18 +343,18 @@ class CifarNet(_Named):
         ov = cfg.overlap_pool
         s = cfg.input_size
         self.conv1 = nn.Conv2d(cfg.in_channels, 32, 5, padding=2)
-        self.relu1 = _activation(act)
-        self.pool1 = _pool(ov, ceil_mode=True)
+        self.relu1 = make_activation(act)
+        self.pool1 = make_max_pool(ov, ceil_mode=True)
         self.norm1 = SpatialResponseNorm() if cfg.lrn else nn.Identity()
         s = _pool_out(s, ov, True)
         self.conv2 = nn.Conv2d(32, 32, 5, padding=2)
-        self.relu2 = _activation(act)
+        self.relu2 = make_activation(act)
         self.norm2 = SpatialResponseNorm() if cfg.lrn else nn.Identity()
-        self.pool2 = (nn.AvgPool2d(3, 2, ceil_mode=True) if ov else nn.AvgPool2d(2, 2, ceil_mode=True))
+        self.pool2 = make_avg_pool(ov, ceil_mode=True)
         s = _pool_out(s, ov, True)
         self.conv3 = nn.Conv2d(32, 64, 5, padding=2)
-        self.relu3 = _activation(act)
-        self.pool3 = (nn.AvgPool2d(3, 2, ceil_mode=True) if ov else nn.AvgPool2d(2, 2, ceil_mode=True))
+        self.relu3 = make_activation(act)
+        self.pool3 = make_avg_pool(ov, ceil_mode=True)
         s = _pool_out(s, ov, True)
         if s < 1:
             raise ConfigError(f"input_size={cfg.input_size} is too small for the cifar network; use at least 8")
@@ -285,27 +377,30 @@ class CifarNet(_Named):
         return self.fc10(self.drop(self.flatten(self.forward_features(x))))
 
 
-# Defaults that differ per architecture; anything else comes from ModelConfig's defaults.
-_ARCH_DEFAULTS = {
-    "paper": dict(towers=2),
-    "paper-1tower": dict(towers=1),
-    "owt": dict(towers=1, lrn=False, init="default", channels=(64, 192, 384, 256, 256)),
-    "cifar": dict(towers=1, num_classes=10, input_size=32, dropout=0.0, channels=(32, 32, 64, 0, 0), fc_size=0),
-}
+def _check_cifar(cfg: ModelConfig) -> None:
+    if cfg.towers != 1:
+        raise ConfigError("the cifar network has one tower")
 
 
-def make_config(arch: str = "paper", **switches) -> ModelConfig:
-    """Validate ``switches`` for ``arch`` and return the frozen ModelConfig."""
-    if arch not in ARCHS:
-        raise ConfigError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
-    known = set(ModelConfig.__dataclass_fields__) - {"arch"}
-    unknown = set(switches) - known
-    if unknown:
-        raise ConfigError(f"unknown model switch(es) {sorted(unknown)}; expected some of {sorted(known)}")
-    values = {**_ARCH_DEFAULTS[arch], **{k: v for k, v in switches.items() if v is not None}}
-    if "channels" in values:
-        values["channels"] = tuple(int(c) for c in values["channels"])
-    cfg = ModelConfig(arch=arch, **values)
+# cuda-convnet's CIFAR-10 net: 32 px, 10 classes, no dropout; channels/fc_size record its fixed 32-32-64 layout.
+@register_arch("cifar", defaults=dict(towers=1, num_classes=10, input_size=32, dropout=0.0,
+                                      channels=(32, 32, 64, 0, 0), fc_size=0), validate=_check_cifar)
+def build_cifar(cfg: ModelConfig) -> nn.Module:
+    """Krizhevsky's four-layer CIFAR-10 network of Figure 1."""
+    return CifarNet(cfg)
+
+
+def _check_registry() -> None:
+    # The CLI's --arch choices come from choices.ARCHS: every name there must build, and nothing else may.
+    if list_archs() != ARCHS:
+        raise RuntimeError(f"registered architectures {list_archs()} differ from alexnet.choices.ARCHS {ARCHS}")
+
+
+_check_registry()
+
+
+def _check_switches(cfg: ModelConfig) -> None:
+    """The checks every architecture shares."""
     if cfg.activation not in ACTIVATIONS:
         raise ConfigError(f"activation must be one of {', '.join(ACTIVATIONS)}; got {cfg.activation!r}")
     if cfg.init not in INITS:
@@ -314,39 +409,32 @@ def make_config(arch: str = "paper", **switches) -> ModelConfig:
         raise ConfigError(f"dropout must be in [0, 1); got {cfg.dropout}")
     if cfg.num_classes < 1:
         raise ConfigError(f"num_classes must be >= 1; got {cfg.num_classes}")
-    if cfg.lrn_convention not in ("paper", "caffe"):
+    if cfg.lrn_convention not in LRN_CONVENTIONS:
         raise ConfigError(f"lrn_convention must be 'paper' or 'caffe'; got {cfg.lrn_convention!r}")
-    if arch == "paper-1tower" and cfg.towers != 1:
-        raise ConfigError("paper-1tower has towers=1 by definition; use arch 'paper' for two towers")
-    if arch in ("paper", "paper-1tower"):
-        if cfg.towers not in (1, 2):
-            raise ConfigError(f"towers must be 1 or 2; got {cfg.towers}")
-        if len(cfg.channels) != 5 or min(cfg.channels) < 1:
-            raise ConfigError(f"channels must be 5 positive kernel counts (conv1..conv5); got {cfg.channels}")
-        if cfg.fc_size < 1:
-            raise ConfigError(f"fc_size must be >= 1; got {cfg.fc_size}")
-    if arch == "owt":
-        if cfg.lrn:
-            raise ConfigError("owt (torchvision's AlexNet) has no LRN; use arch 'paper' for LRN")
-        if cfg.towers != 1:
-            raise ConfigError("owt (torchvision's AlexNet) has one tower; use arch 'paper' for two towers")
-        if cfg.channels != _ARCH_DEFAULTS["owt"]["channels"]:
-            raise ConfigError("owt's channels are fixed at 64-192-384-256-256 (torchvision's layout)")
-    if arch == "cifar" and cfg.towers != 1:
-        raise ConfigError("the cifar network has one tower")
+
+
+def make_config(arch: str = "paper", **switches) -> ModelConfig:
+    """Validate ``switches`` for ``arch`` and return the frozen ModelConfig (None = the architecture's default)."""
+    entry = get_arch(arch)
+    known = set(ModelConfig.__dataclass_fields__) - {"arch"}
+    unknown = set(switches) - known
+    if unknown:
+        raise ConfigError(f"unknown model switch(es) {sorted(unknown)}; expected some of {sorted(known)}")
+    values = {**entry.defaults, **{k: v for k, v in switches.items() if v is not None}}
+    if "channels" in values:
+        values["channels"] = tuple(int(c) for c in values["channels"])
+    cfg = ModelConfig(arch=arch, **values)
+    _check_switches(cfg)
+    if entry.validate is not None:
+        entry.validate(cfg)
     if cfg.input_size < 1:
         raise ConfigError(f"input_size must be positive; got {cfg.input_size}")
     return cfg
 
 
 def model_from_config(cfg: ModelConfig) -> nn.Module:
-    if cfg.arch in ("paper", "paper-1tower"):
-        return PaperAlexNet(cfg)
-    if cfg.arch == "owt":
-        return OwtAlexNet(cfg)
-    if cfg.arch == "cifar":
-        return CifarNet(cfg)
-    raise ConfigError(f"unknown architecture {cfg.arch!r}; choose one of {', '.join(ARCHS)}")
+    """The network ``cfg`` describes, built by its architecture's registered builder."""
+    return get_arch(cfg.arch).builder(cfg)
 
 
 def build_model(arch: str = "paper", num_classes: int | None = None, **switches) -> nn.Module:
@@ -387,5 +475,6 @@ def describe(model: nn.Module) -> list[dict]:
     return rows
 
 
-__all__ = ["ARCHS", "ModelConfig", "PaperAlexNet", "OwtAlexNet", "CifarNet", "build_model", "make_config",
-           "model_from_config", "count_parameters", "describe", "CROSS_TOWER"]
+__all__ = ["ARCHS", "ARCH_REGISTRY", "ArchEntry", "ModelConfig", "PaperAlexNet", "OwtAlexNet", "CifarNet",
+           "build_model", "make_config", "model_from_config", "register_arch", "list_archs", "get_arch",
+           "count_parameters", "describe", "CROSS_TOWER"]

@@ -29,8 +29,8 @@ import torch
 from torch import nn
 
 from .errors import ConfigError
-from .layers import LRN_ALPHA, LRN_BETA, LRN_SIZE, LocalResponseNorm
-from .model import PaperAlexNet, _activation, _pool, model_from_config
+from .layers import LRN_ALPHA, LRN_BETA, LRN_SIZE, LocalResponseNorm, make_activation, make_max_pool
+from .model import PaperAlexNet, model_from_config
 
 # The grouped network's parametrised layers; each is split along dim 0 (output kernels / units) between the towers.
 LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
@@ -78,26 +78,26 @@ class Tower(nn.Module):
                 else nn.Identity()
 
         self.conv1 = nn.Conv2d(cfg.in_channels, c1 // 2, 11, stride=4, padding=pad1, **kw)  # 48 x 55 x 55
-        self.relu1 = _activation(cfg.activation)
+        self.relu1 = make_activation(cfg.activation)
         self.norm1 = lrn()
-        self.pool1 = _pool(cfg.overlap_pool)                                                  # 48 x 27 x 27
+        self.pool1 = make_max_pool(cfg.overlap_pool)                                          # 48 x 27 x 27
         self.conv2 = nn.Conv2d(c1 // 2, c2 // 2, 5, padding=2, **kw)                          # 128 x 27 x 27
-        self.relu2 = _activation(cfg.activation)
+        self.relu2 = make_activation(cfg.activation)
         self.norm2 = lrn()
-        self.pool2 = _pool(cfg.overlap_pool)                                                  # 128 x 13 x 13
+        self.pool2 = make_max_pool(cfg.overlap_pool)                                          # 128 x 13 x 13
         self.conv3 = nn.Conv2d(c2, c3 // 2, 3, padding=1, **kw)          # 192 x 13 x 13, reads both towers
-        self.relu3 = _activation(cfg.activation)
+        self.relu3 = make_activation(cfg.activation)
         self.conv4 = nn.Conv2d(c3 // 2, c4 // 2, 3, padding=1, **kw)                          # 192 x 13 x 13
-        self.relu4 = _activation(cfg.activation)
+        self.relu4 = make_activation(cfg.activation)
         self.conv5 = nn.Conv2d(c4 // 2, c5 // 2, 3, padding=1, **kw)                          # 128 x 13 x 13
-        self.relu5 = _activation(cfg.activation)
-        self.pool5 = _pool(cfg.overlap_pool)                                                  # 128 x 6 x 6
+        self.relu5 = make_activation(cfg.activation)
+        self.pool5 = make_max_pool(cfg.overlap_pool)                                          # 128 x 6 x 6
         self.flatten = nn.Flatten()
         self.fc6 = nn.Linear(fc_in, fc_out, **kw)                         # 2048, reads both towers
-        self.relu6 = _activation(cfg.activation)
+        self.relu6 = make_activation(cfg.activation)
         self.drop6 = nn.Dropout(cfg.dropout)
         self.fc7 = nn.Linear(fc_full, fc_out, **kw)                       # 2048, reads both towers
-        self.relu7 = _activation(cfg.activation)
+        self.relu7 = make_activation(cfg.activation)
         self.drop7 = nn.Dropout(cfg.dropout)
         self.fc8 = nn.Linear(fc_full, classes, **kw)                      # 500 logits, reads both towers
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .choices import PRECISIONS
 from .errors import ConfigError
 
 
@@ -50,9 +51,6 @@ def resolve_device(name: str = "auto") -> torch.device:
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
         raise ConfigError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) present")
     return dev
-
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -130,13 +128,13 @@ def tune_cpu_allocator() -> bool:
     return tuned
 
 
-def resolve_compile(device: torch.device, mode: str = "train", compile: bool | None = None) -> bool:
-    """Whether to ``torch.compile`` the whole network for ``mode`` ("train" or "infer") where the user did not say.
+def resolve_compile(compile: bool | str | None = None) -> bool:
+    """Whether to ``torch.compile`` the whole network: the user's choice, else off (None or "auto").
 
-    CPU: off.  Measured on the AVX2-only EPYC (fp32): whole-network inductor brought no training speed-up (the
-    convolutions stay oneDNN calls; the LRN is already fused by the LRN's own compiled kernels) and costs minutes of
-    compile; see docs/performance.md.  CUDA: off by default as well (not measured here; pass
-    ``compile=True`` / ``--compile`` to try it).
+    Off on every device, so the device and the mode (train/infer) do not enter.  CPU: measured on the AVX2-only EPYC
+    (fp32), whole-network inductor brought no training speed-up (the convolutions stay oneDNN calls; the LRN is
+    already fused by the LRN's own compiled kernels) and costs minutes of compile; see docs/performance.md.  CUDA:
+    not measured here; pass ``compile=True`` / ``--compile`` to try it.
     """
     if compile is not None and compile != "auto":
         return bool(compile)

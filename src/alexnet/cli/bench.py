@@ -1,39 +1,49 @@
 """``alexnet bench train|infer|data|lrn``: throughput against torchvision, measured in one process."""
 from __future__ import annotations
 
+import argparse
+import inspect
 import json
 import math
 
-from .model import add_model_switches, model_switches
+from ..choices import ARCHS, BENCH_MODES, LRN_BACKENDS, PRECISIONS
+from .model import add_model_switches, add_on_off, model_switches
 
-ARCH_CHOICES = ("paper", "paper-1tower", "owt", "cifar")
+LRN_BACKEND_HELP = "how LocalResponseNorm computes (default: $ALEXNET_LRN_BACKEND, else auto)"
 
 
 def _add_model_bench_args(p) -> None:
-    p.add_argument("--arch", default="paper", choices=ARCH_CHOICES)
-    p.add_argument("--batch", "--batch-size", dest="batch", type=int, default=128, help="images per step")
-    p.add_argument("--steps", type=int, default=5, help="timed steps (the median is reported)")
-    p.add_argument("--warmup", type=int, default=2, help="untimed warm-up steps first")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+    """Options of ``bench train|infer``; their defaults are ``alexnet.bench.BenchConfig``'s fields."""
+    from dataclasses import fields
+
+    from ..bench import BenchConfig
+
+    default = {f.name: f.default for f in fields(BenchConfig)}
+    p.add_argument("--arch", default=default["arch"], choices=ARCHS, help="architecture")
+    p.add_argument("--batch", "--batch-size", dest="batch_size", metavar="BATCH", type=int,
+                   default=default["batch_size"],
+                   help="images per step")
+    p.add_argument("--steps", type=int, default=default["steps"], help="timed steps (the median is reported)")
+    p.add_argument("--warmup", type=int, default=default["warmup"], help="untimed warm-up steps first")
+    p.add_argument("--device", default=default["device"], help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--precision", default=default["precision"], choices=PRECISIONS,
                    help="ours; auto: the device's fastest correct setting (alexnet.runtime)")
-    p.add_argument("--channels-last", dest="channels_last", action="store_true", default=None,
-                   help="ours in channels_last (default: per device)")
-    p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
-    p.add_argument("--compile", dest="compile", action="store_true", default=None,
-                   help="torch.compile our whole network (default: per device, see alexnet.runtime)")
-    p.add_argument("--no-compile", dest="compile", action="store_false")
-    p.add_argument("--lrn-backend", choices=("auto", "eager", "compiled"), default=None,
-                   help="how LocalResponseNorm computes (default: auto)")
-    p.add_argument("--num-classes", type=int, default=1000)
-    p.add_argument("--no-reference", dest="reference", action="store_false",
-                   help="skip torchvision's AlexNet")
-    p.add_argument("--no-memory", dest="memory", action="store_false", help="skip the peak-memory step")
+    add_on_off(p, "channels-last", "channels_last", "ours in channels_last (default: per device, alexnet.runtime)",
+               "ours contiguous (NCHW)")
+    add_on_off(p, "compile", "compile", "torch.compile our whole network (default: off, see alexnet.runtime)",
+               "no torch.compile")
+    p.add_argument("--lrn-backend", choices=LRN_BACKENDS, default=argparse.SUPPRESS, help=LRN_BACKEND_HELP)
+    p.add_argument("--num-classes", type=int, default=default["num_classes"], help="classes of both networks")
+    p.add_argument("--no-reference", dest="reference", action="store_false", default=argparse.SUPPRESS,
+                   help="skip torchvision's AlexNet (default: time it)")
+    p.add_argument("--no-memory", dest="memory", action="store_false", default=argparse.SUPPRESS,
+                   help="skip the peak-memory step (default: measure it)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_model_switches(p)
 
 
 def register(sub) -> None:
+    from ..bench import bench_lrn
     from . import HelpFormatter
 
     p = sub.add_parser(
@@ -48,8 +58,10 @@ def register(sub) -> None:
                     "  alexnet bench lrn                                   # our LRN vs nn.LocalResponseNorm\n"
                     "  alexnet bench data /data/imagenet --images 1024    # loaders vs torchvision's")
     bsub = p.add_subparsers(dest="bench_kind", metavar="KIND")
-    for kind, helptext in (("train", "training steps: forward + loss + backward + SGD step"),
-                           ("infer", "inference: forward passes in eval mode")):
+    helptexts = {"train": "training steps: forward + loss + backward + SGD step",
+                 "infer": "inference: forward passes in eval mode"}
+    for kind in BENCH_MODES:
+        helptext = helptexts[kind]
         q = bsub.add_parser(kind, formatter_class=HelpFormatter, help=helptext,
                             description=f"{helptext}; ours vs torchvision.models.alexnet.")
         _add_model_bench_args(q)
@@ -58,7 +70,7 @@ def register(sub) -> None:
     d = bsub.add_parser("data", formatter_class=HelpFormatter, help="data loading: our loaders vs torchvision's",
                         description="Images/s of our direct and packed loaders and of torchvision's ImageFolder "
                                     "pipeline over the same images (224 crops of 256 images).")
-    d.add_argument("data_dir", nargs="?", default=None,
+    d.add_argument("data_dir", nargs="?", default=argparse.SUPPRESS,
                    help="image folder with a train split (default: a temporary synthetic set)")
     d.add_argument("--images", type=int, default=512, help="images read per loader")
     d.add_argument("--json", action="store_true")
@@ -67,13 +79,16 @@ def register(sub) -> None:
     lr = bsub.add_parser("lrn", formatter_class=HelpFormatter, help="our LRN vs torch.nn.LocalResponseNorm",
                          description="Forward + backward of the paper's LRN (ours, per tower) against "
                                      "torch.nn.LocalResponseNorm on conv1 (96x55x55) and conv2 (256x27x27) maps.")
-    lr.add_argument("--batch", "--batch-size", dest="batch", type=int, default=128)
-    lr.add_argument("--steps", type=int, default=5)
-    lr.add_argument("--warmup", type=int, default=1)
-    lr.add_argument("--device", default="auto")
-    lr.add_argument("--lrn-backend", choices=("auto", "eager", "compiled"), default=None)
-    lr.add_argument("--forward-only", dest="backward", action="store_false")
-    lr.add_argument("--json", action="store_true")
+    lrn_default = {k: v.default for k, v in inspect.signature(bench_lrn).parameters.items()}
+    lr.add_argument("--batch", "--batch-size", dest="batch", type=int, default=lrn_default["batch_size"],
+                    help="maps per step")
+    lr.add_argument("--steps", type=int, default=lrn_default["steps"], help="timed steps (the median is reported)")
+    lr.add_argument("--warmup", type=int, default=lrn_default["warmup"], help="untimed warm-up steps first")
+    lr.add_argument("--device", default=lrn_default["device"], help="auto, cpu, cuda, cuda:N")
+    lr.add_argument("--lrn-backend", choices=LRN_BACKENDS, default=argparse.SUPPRESS, help=LRN_BACKEND_HELP)
+    lr.add_argument("--forward-only", dest="backward", action="store_false", default=argparse.SUPPRESS,
+                    help="time the forward pass only (default: forward + backward)")
+    lr.add_argument("--json", action="store_true", help="print one JSON object")
     lr.set_defaults(func=run_lrn_bench)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
@@ -95,18 +110,26 @@ def _fmt(v, spec=".1f") -> str:
     return format(v, spec)
 
 
+def bench_config_from_args(args):
+    """The ``BenchConfig`` of ``bench train|infer``: the options given, BenchConfig's defaults for the others."""
+    from ..bench import BenchConfig
+
+    given = {k: getattr(args, k) for k in ("arch", "batch_size", "steps", "warmup", "device", "precision",
+                                           "channels_last", "compile", "reference", "num_classes", "memory")
+             if hasattr(args, k)}
+    switches = model_switches(args)
+    if "input_size" in switches:
+        given["input_size"] = switches.pop("input_size")
+    return BenchConfig(mode=args.bench_mode, model_switches=switches, **given)
+
+
 def run_model_bench(args) -> int:
     from ..bench import bench_model
     from ..layers import set_lrn_backend
 
-    if args.lrn_backend:
+    if getattr(args, "lrn_backend", None):
         set_lrn_backend(args.lrn_backend)
-    switches = model_switches(args)
-    input_size = switches.pop("input_size", None) or 224
-    res = bench_model(args.bench_mode, args.arch, batch_size=args.batch, input_size=input_size, steps=args.steps,
-                      warmup=args.warmup, device=args.device, precision=args.precision,
-                      channels_last=args.channels_last, compile=args.compile, reference=args.reference,
-                      num_classes=args.num_classes, memory=args.memory, **switches)
+    res = bench_model(bench_config_from_args(args))
     if args.json:
         print(json.dumps(_json_safe(res)))
         return 0
@@ -134,12 +157,13 @@ def run_model_bench(args) -> int:
 def run_data_bench(args) -> int:
     from ..data.bench import run_data_bench as data_bench
 
-    res = data_bench(args.data_dir, images=args.images)
+    data_dir = getattr(args, "data_dir", None)    # not given: a temporary synthetic set
+    res = data_bench(data_dir, images=args.images)
     if args.json:
         print(json.dumps(_json_safe(res)))
         return 0
     ref = res.get("reference")
-    print(f"alexnet bench data: {res.get('images', args.images)} images from {res.get('source', args.data_dir)}, "
+    print(f"alexnet bench data: {res.get('images', args.images)} images from {res.get('source', data_dir)}, "
           f"batch {res.get('batch_size', '-')}, {res.get('workers', '-')} workers")
     print(f"{'loader':<12} {'images/s':>10} {'vs torchvision':>15}")
     for key in ("direct", "packed", "reference"):
@@ -153,10 +177,10 @@ def run_lrn_bench(args) -> int:
     from ..bench import bench_lrn
     from ..layers import set_lrn_backend
 
-    if args.lrn_backend:
+    if getattr(args, "lrn_backend", None):
         set_lrn_backend(args.lrn_backend)
     res = bench_lrn(batch_size=args.batch, steps=args.steps, warmup=args.warmup, device=args.device,
-                    backward=args.backward)
+                    backward=getattr(args, "backward", True))
     if args.json:
         print(json.dumps(_json_safe(res)))
         return 0

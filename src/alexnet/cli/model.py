@@ -1,37 +1,56 @@
 """``alexnet model ARCH``: the layer table of a network (shapes and parameter counts)."""
 from __future__ import annotations
 
+import argparse
 import json
+
+from ..choices import ACTIVATIONS, ARCHS, INITS, LRN_CONVENTIONS, TOWERS
+
+# The switches of ``alexnet.model.make_config`` that the command line sets.
+MODEL_SWITCHES = ("activation", "lrn", "lrn_convention", "overlap_pool", "dropout", "towers", "init",
+                  "input_size", "channels", "fc_size")
+
+
+def add_on_off(group, name: str, dest: str, on_help: str, off_help: str) -> None:
+    """``--NAME`` / ``--no-NAME`` for a boolean whose default someone else decides (the architecture, the device).
+
+    Neither flag given: no attribute (argparse.SUPPRESS), so the library's default applies and --help shows the
+    default the help text states rather than a misleading "(default: None)" / "(default: True)".
+    """
+    group.add_argument(f"--{name}", dest=dest, action="store_true", default=argparse.SUPPRESS, help=on_help)
+    group.add_argument(f"--no-{name}", dest=dest, action="store_false", default=argparse.SUPPRESS, help=off_help)
 
 
 def add_model_switches(p) -> None:
-    """The model switches shared by every verb that builds a network (train, model, bench, ...)."""
-    g = p.add_argument_group("model switches (each paper technique can be ablated)")
-    g.add_argument("--activation", choices=("relu", "tanh"), default=None, help="section 3.1 (default: relu)")
-    g.add_argument("--lrn", dest="lrn", action="store_true", default=None, help="local response normalization on")
-    g.add_argument("--no-lrn", dest="lrn", action="store_false", help="LRN off (section 3.3 ablation)")
-    g.add_argument("--lrn-convention", choices=("paper", "caffe"), default=None,
+    """The model switches shared by every verb that builds a network (train, model, bench, ...).
+
+    Each defaults to the architecture's own value (``alexnet.model``'s registry), so none is set unless given."""
+    g = p.add_argument_group("model switches (each paper technique can be ablated; "
+                             "not given: the architecture's default)")
+    arch_default = dict(default=argparse.SUPPRESS)
+    g.add_argument("--activation", choices=ACTIVATIONS, help="section 3.1 (default: relu)", **arch_default)
+    add_on_off(g, "lrn", "lrn", "local response normalization on (default: on; owt: off)",
+               "LRN off (section 3.3 ablation)")
+    g.add_argument("--lrn-convention", choices=LRN_CONVENTIONS, **arch_default,
                    help="paper: k + alpha*sum; caffe: k + alpha/n*sum (default: paper)")
-    g.add_argument("--overlap-pool", dest="overlap_pool", action="store_true", default=None,
-                   help="3x3 stride-2 pooling (default)")
-    g.add_argument("--no-overlap-pool", dest="overlap_pool", action="store_false",
-                   help="2x2 stride-2 pooling (section 3.4 ablation)")
-    g.add_argument("--dropout", type=float, default=None, help="dropout on fc6/fc7 outputs (default 0.5)")
-    g.add_argument("--towers", type=int, choices=(1, 2), default=None, help="section 3.2 (paper default: 2)")
-    g.add_argument("--init", choices=("paper", "caffe", "kaiming", "default"), default=None,
-                   help="weight initialisation (default: paper; owt: default)")
-    g.add_argument("--input-size", type=int, default=None,
-                   help="crop size fed to the network (paper: 224; 227 = Caffe layout)")
-    g.add_argument("--channels", type=lambda s: tuple(int(c) for c in s.split(",")), default=None,
-                   help="kernels in conv1..conv5, e.g. 48,128,192,192,256")
-    g.add_argument("--fc-size", type=int, default=None, help="units in fc6 and fc7 (paper: 4096)")
+    add_on_off(g, "overlap-pool", "overlap_pool", "3x3 stride-2 pooling (default)",
+               "2x2 stride-2 pooling (section 3.4 ablation)")
+    g.add_argument("--dropout", type=float, help="dropout on fc6/fc7 outputs (default: 0.5; cifar: 0)",
+                   **arch_default)
+    g.add_argument("--towers", type=int, choices=TOWERS, help="section 3.2 (default: paper 2, others 1)",
+                   **arch_default)
+    g.add_argument("--init", choices=INITS, help="weight initialisation (default: paper; owt: default)",
+                   **arch_default)
+    g.add_argument("--input-size", type=int, **arch_default,
+                   help="crop size fed to the network (default: 224, the paper's; cifar: 32; 227 = Caffe layout)")
+    g.add_argument("--channels", type=lambda s: tuple(int(c) for c in s.split(",")), **arch_default,
+                   help="kernels in conv1..conv5, e.g. 48,128,192,192,256 (default: paper 96,256,384,384,256)")
+    g.add_argument("--fc-size", type=int, help="units in fc6 and fc7 (default: 4096)", **arch_default)
 
 
 def model_switches(args) -> dict:
-    """The switches given on the command line (None = the architecture's default)."""
-    keys = ("activation", "lrn", "lrn_convention", "overlap_pool", "dropout", "towers", "init",
-            "input_size", "channels", "fc_size")
-    return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    """The switches given on the command line (those not given take the architecture's default)."""
+    return {k: getattr(args, k) for k in MODEL_SWITCHES if getattr(args, k, None) is not None}
 
 
 def register(sub) -> None:
@@ -41,8 +60,9 @@ def register(sub) -> None:
         "model", formatter_class=HelpFormatter, help="print a network's layer table and parameter count",
         description="Print the layers of a network with output shapes and parameter counts.\n\n"
                     "example:\n  alexnet model paper\n  alexnet model paper --towers 1 --no-lrn --json")
-    p.add_argument("arch", choices=("paper", "paper-1tower", "owt", "cifar"), help="architecture")
-    p.add_argument("--num-classes", type=int, default=None, help="classes (default: 1000; cifar: 10)")
+    p.add_argument("arch", choices=ARCHS, help="architecture")
+    p.add_argument("--num-classes", type=int, default=argparse.SUPPRESS,
+                   help="classes (default: 1000; cifar: 10)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     add_model_switches(p)
     p.set_defaults(func=run)
@@ -52,7 +72,7 @@ def run(args) -> int:
     from ..model import build_model, count_parameters, describe
 
     switches = model_switches(args)
-    if args.num_classes is not None:
+    if getattr(args, "num_classes", None) is not None:
         switches["num_classes"] = args.num_classes
     model = build_model(args.arch, **switches)
     rows = describe(model)
