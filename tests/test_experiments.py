@@ -3,6 +3,7 @@ size (1 epoch, a few batches, 3 classes x 6 images at 64 px)."""
 import csv
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -275,3 +276,20 @@ def test_report_pastes_the_tables_and_copies_the_figures(tmp_path):
     text = report.read_text()
     assert "| 12.5 |" in text and "![lrn](docs/exp/lrn.png)" in text and (figs / "lrn.png").read_bytes() == b"png"
     assert "Not run yet: `alexnet experiment towers`" in text and "<!--" not in text
+
+
+def test_help_lists_the_choices_and_states_every_default(capsys, monkeypatch):
+    from alexnet import choices
+    from alexnet.cli import main
+
+    monkeypatch.setenv("COLUMNS", "400")            # one line per flag: no wrapping inside the texts checked
+    with pytest.raises(SystemExit):
+        main(["experiment", "--help"])
+    text = capsys.readouterr().out
+    assert "None" not in text                       # a default of None is said in words
+    for names in (choices.ARCHS, choices.INITS, choices.SCHEDULES):
+        assert "{" + ",".join(names) + "}" in text
+    epochs = {name: e.defaults["epochs"] for name, e in EXPERIMENTS.items()}
+    assert f"(default: {epochs['relu-vs-tanh']} for relu-vs-tanh; " in text
+    assert f"else {epochs['towers']})" in text
+    assert re.search(r"--synth-classes SYNTH_CLASSES\s+classes \(default: 10\)", text)   # argparse shows it
