@@ -3,16 +3,17 @@ size (1 epoch, a few batches, 3 classes x 6 images at 64 px)."""
 import csv
 import json
 import math
+import re
 
 import pytest
 import torch
 
 from alexnet.errors import ConfigError
 from alexnet.experiments import EXPERIMENTS, ExperimentConfig, Variant, run_experiment
-from alexnet.experiments.ablation import _summary
-from alexnet.experiments.common import fmt_mean_std, markdown_table
+from alexnet.experiments.ablation import summarize as summarize_ablation
 from alexnet.experiments.relu_vs_tanh import summarize
 from alexnet.experiments.stats import first_crossing, interpolated_crossing, mean_std, ratio, speedup
+from alexnet.experiments.tables import fmt_mean_std, markdown_table
 from alexnet.model import build_model
 from alexnet.viz import colour_specificity, tower_colour_specificity
 
@@ -89,7 +90,7 @@ def test_ablation_summary_pairs_seeds():
 
     rows = [row("lrn", 0, 0.30, 0.1), row("no-lrn", 0, 0.34, 0.1),
             row("lrn", 1, 0.40, 0.2), row("no-lrn", 1, 0.42, 0.1)]
-    s = _summary(rows, variants)
+    s = summarize_ablation(rows, variants)
     assert s[0]["delta_val_top1_error_mean"] is None                 # the reference
     assert s[1]["delta_val_top1_error_mean"] == pytest.approx(0.03)  # paired: +0.04 and +0.02
     assert s[1]["delta_val_top1_error_std"] == pytest.approx(math.sqrt(2) * 0.01)
@@ -251,7 +252,7 @@ def test_user_mistakes_are_one_line_errors(tiny, capsys):
 
 
 def test_command_line_names_what_differs_from_the_defaults():
-    from alexnet.experiments.common import command_line
+    from alexnet.experiments.tables import command_line
 
     exp = EXPERIMENTS["lrn"]
     cfg = ExperimentConfig(data="d", out="o", epochs=7, seeds=(0, 1, 2), arch="paper", reuse=False).resolve(exp.defaults)
@@ -275,3 +276,20 @@ def test_report_pastes_the_tables_and_copies_the_figures(tmp_path):
     text = report.read_text()
     assert "| 12.5 |" in text and "![lrn](docs/exp/lrn.png)" in text and (figs / "lrn.png").read_bytes() == b"png"
     assert "Not run yet: `alexnet experiment towers`" in text and "<!--" not in text
+
+
+def test_help_lists_the_choices_and_states_every_default(capsys, monkeypatch):
+    from alexnet import choices
+    from alexnet.cli import main
+
+    monkeypatch.setenv("COLUMNS", "400")            # one line per flag: no wrapping inside the texts checked
+    with pytest.raises(SystemExit):
+        main(["experiment", "--help"])
+    text = capsys.readouterr().out
+    assert "None" not in text                       # a default of None is said in words
+    for names in (choices.ARCHS, choices.INITS, choices.SCHEDULES):
+        assert "{" + ",".join(names) + "}" in text
+    epochs = {name: e.defaults["epochs"] for name, e in EXPERIMENTS.items()}
+    assert f"(default: {epochs['relu-vs-tanh']} for relu-vs-tanh; " in text
+    assert f"else {epochs['towers']})" in text
+    assert re.search(r"--synth-classes SYNTH_CLASSES\s+classes \(default: 10\)", text)   # argparse shows it

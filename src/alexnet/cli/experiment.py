@@ -1,9 +1,52 @@
 """``alexnet experiment NAME``: the paper's experiments, one command each; ``alexnet experiment list``."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
-from ..experiments.common import DEFAULT_DATA
+from ..choices import ARCHS, DEVICES_HELP, INITS, SCHEDULES
+from ..experiments.records import (DEFAULT_DATA, DEFAULT_ROOT, SCALED_PAPER, SYNTH_DEFAULTS, ExperimentConfig,
+                                   short_value)
+from ..experiments.runs import FC_SIZED_ARCHS
+
+# Config fields given by the flags of the same name (seeds and lr_grid are lists: tuples in the config).
+LIST_FIELDS = ("seeds", "lr_grid")
+FIELDS = tuple(f.name for f in dataclasses.fields(ExperimentConfig) if f.name not in LIST_FIELDS)
+# The experiments whose network --arch chooses (relu-vs-tanh, towers, filters and neighbours fix theirs).
+ARCH_EXPERIMENTS = ("lrn", "overlap-pool", "dropout", "augment")
+
+
+def experiment_defaults(field: str, only: tuple | None = None, otherwise: str = "") -> str:
+    """"(default: ...)" for ``field`` from the experiments' own DEFAULTS, grouped by value, e.g. "(default: 4 for
+    relu-vs-tanh; 5 for lrn, overlap-pool, augment; else 6)"; ``otherwise`` says what the experiments without a
+    default for it use (left out when empty: they do not use the field)."""
+    from ..experiments import EXPERIMENTS
+
+    groups: dict[str, list[str]] = {}
+    rest = []
+    for name, e in EXPERIMENTS.items():
+        if only is not None and name not in only:
+            continue
+        v = e.defaults.get(field)
+        if v is None:
+            rest.append(name)
+        else:
+            text = " ".join(short_value(x) for x in v) if isinstance(v, (list, tuple)) else short_value(v)
+            groups.setdefault(text, []).append(name)
+    if otherwise and rest:
+        groups[otherwise] = rest
+    if len(groups) == 1:
+        return f"(default: {next(iter(groups))})"
+    *named, (last, _) = sorted(groups.items(), key=lambda kv: len(kv[1]))
+    return "(default: " + "; ".join(f"{v} for {', '.join(names)}" for v, names in named) + f"; else {last})"
+
+
+def train_default(field: str) -> str:
+    """The default of a TrainConfig field the experiments leave to the trainer, as ``alexnet train --help`` says it."""
+    from ..config import TrainConfig
+
+    f = {f.name: f for f in dataclasses.fields(TrainConfig)}[field]
+    return f.metadata.get("default_text") or short_value(f.default)
 
 
 def register(sub) -> None:
@@ -26,75 +69,102 @@ def register(sub) -> None:
                     "  alexnet experiment lrn --out runs/exp/lrn --epochs 10\n"
                     "  alexnet experiment relu-vs-tanh --data data/cifar10 --epochs 40 --lr-grid 0.03 0.01 0.003\n"
                     "  alexnet experiment filters --checkpoint runs/demo/best.pt --out runs/exp/filters\n"
-                    "  alexnet experiment report    # EXPERIMENTS.md from runs/experiments/*/NAME.md")
+                    f"  alexnet experiment report    # EXPERIMENTS.md from {DEFAULT_ROOT}/*/NAME.md")
     p.add_argument("name", choices=("list", "report", *EXPERIMENTS), metavar="NAME",
-                   help="an experiment, 'list', or 'report' (EXPERIMENTS.md from the tables under --out, default "
-                        "runs/experiments)")
+                   help=f"an experiment, 'list', or 'report' (EXPERIMENTS.md from the tables under --out, default "
+                        f"{DEFAULT_ROOT})")
     p.add_argument("--data", default=DEFAULT_DATA,
                    help="dataset folder (ImageFolder/ILSVRC, CIFAR-10, ...); synthetic data is generated there if "
                         "it does not exist")
     p.add_argument("--out", default=None,
-                   help="output folder (default: runs/experiments/NAME; filters and neighbours share .../figures)")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--seeds", type=int, nargs="+", default=None, help="e.g. --seeds 0 1 2")
-    p.add_argument("--arch", choices=("paper", "paper-1tower", "owt", "cifar"), default=None,
-                   help="network for lrn/overlap-pool/dropout/augment (default: cifar for lrn, overlap-pool and "
-                        "augment; paper, scaled, for dropout)")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--init", choices=("paper", "caffe", "kaiming", "default"), default=None)
-    p.add_argument("--schedule", choices=("plateau", "step", "cosine", "constant"), default=None)
-    p.add_argument("--resize", type=int, default=None, help="shorter side S (default per experiment)")
-    p.add_argument("--crop", type=int, default=None, help="network input size (default per experiment)")
-    p.add_argument("--fc-size", type=int, default=None, help="fc6/fc7 units of the paper network (paper: 4096)")
-    p.add_argument("--weight-decay", type=float, default=None)
-    p.add_argument("--steps-per-epoch", type=int, default=None, help="cap training batches per epoch")
-    p.add_argument("--val-batches", type=int, default=None, help="cap validation batches")
-    p.add_argument("--train-eval-images", type=int, default=None,
-                   help="training images re-evaluated in eval mode for the train/val gap (0: use the running error)")
-    g = p.add_argument_group("relu-vs-tanh")
-    g.add_argument("--threshold", type=float, default=None, help="training top-1 error to reach (paper: 0.25)")
-    g.add_argument("--lr-relu", type=float, default=None, help="fixed ReLU lr (giving either lr skips the search)")
-    g.add_argument("--lr-tanh", type=float, default=None, help="fixed tanh lr (giving either lr skips the search)")
-    g.add_argument("--lr-grid", type=float, nargs="+", default=None,
-                   help="choose each activation's lr from these on the first seed (as the paper tuned them apart; "
-                        "default 0.01 0.03)")
-    g = p.add_argument_group("filters / neighbours")
-    g.add_argument("--checkpoint", default=None, help="use this trained network instead of a brief training run")
-    g.add_argument("--queries", type=int, default=None, help="query images in the neighbours figure")
-    g.add_argument("--neighbours", type=int, default=None, help="neighbours per query")
-    g = p.add_argument_group("synthetic data (made when --data does not exist)")
-    g.add_argument("--synth-classes", type=int, default=None)
-    g.add_argument("--synth-train-per-class", type=int, default=None)
-    g.add_argument("--synth-val-per-class", type=int, default=None)
+                   help=f"output folder (default: {DEFAULT_ROOT}/NAME; filters and neighbours share .../figures)")
+    _add_training_flags(p)
+    _add_experiment_flags(p)
     g = p.add_argument_group("report")
     g.add_argument("--template", default="docs/experiments/EXPERIMENTS.template.md",
                    help="the report's prose, with <!-- experiment: NAME --> where each table goes")
     g.add_argument("--report", default="EXPERIMENTS.md", help="the report written")
     g.add_argument("--figures", default="docs/experiments", help="where the report's PNGs are copied")
     g = p.add_argument_group("runtime")
-    g.add_argument("--device", default="auto")
-    g.add_argument("--workers", type=int, default=None)
-    g.add_argument("--no-reuse", dest="reuse", action="store_false", help="retrain runs that already finished")
-    g.add_argument("--no-progress", dest="progress", action="store_false")
+    g.add_argument("--device", default="auto", help=DEVICES_HELP)
+    g.add_argument("--workers", type=int, default=None,
+                   help=f"data-loading worker processes (default: {train_default('workers')})")
+    g.add_argument("--no-reuse", dest="reuse", action="store_false",
+                   help="retrain runs that already finished (default: reuse finished runs with identical settings)")
+    g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     g.add_argument("--json", action="store_true", help="print the result (rows, summary, files) as JSON at the end")
     p.set_defaults(func=run)
 
 
-FIELDS = ("data", "out", "epochs", "arch", "batch_size", "lr", "init", "schedule", "resize", "crop", "fc_size",
-          "weight_decay", "steps_per_epoch", "val_batches", "train_eval_images", "threshold", "lr_relu", "lr_tanh",
-          "checkpoint", "queries", "neighbours", "synth_classes", "synth_train_per_class", "synth_val_per_class",
-          "device", "workers", "reuse", "progress")
+def _add_training_flags(p) -> None:
+    """What every training run of an experiment shares; None (not given) means the experiment's own default."""
+    by_data = "from the data and network; on image folders {} with cifar, {} with the others"
+    p.add_argument("--epochs", type=int, default=None, help="training epochs per run " + experiment_defaults("epochs"))
+    p.add_argument("--seeds", type=int, nargs="+", default=None,
+                   help="e.g. --seeds 0 1 2 " + experiment_defaults("seeds"))
+    p.add_argument("--arch", choices=ARCHS, default=None,
+                   help="network for " + ", ".join(ARCH_EXPERIMENTS) + "; the others fix theirs "
+                        + experiment_defaults("arch", only=ARCH_EXPERIMENTS))
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="training batch size " + experiment_defaults("batch_size"))
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate " + experiment_defaults("lr", otherwise="--lr-relu/--lr-tanh/--lr-grid"))
+    p.add_argument("--init", choices=INITS, default=None,
+                   help="weight initialization " + experiment_defaults("init"))
+    p.add_argument("--schedule", choices=SCHEDULES, default=None,
+                   help="learning-rate schedule " + experiment_defaults("schedule"))
+    p.add_argument("--resize", type=int, default=None,
+                   help="shorter side S "
+                        + experiment_defaults("resize", otherwise=by_data.format(36, SCALED_PAPER["resize"])))
+    p.add_argument("--crop", type=int, default=None,
+                   help="network input size "
+                        + experiment_defaults("crop", otherwise=by_data.format(32, SCALED_PAPER["crop"])))
+    p.add_argument("--fc-size", type=int, default=None,
+                   help=f"fc6/fc7 units of {' and '.join(FC_SIZED_ARCHS)} (paper: 4096) "
+                        f"(default: {SCALED_PAPER['fc_size']})")
+    p.add_argument("--weight-decay", type=float, default=None,
+                   help=f"weight decay (default: {train_default('weight_decay')}, the paper's; relu-vs-tanh always "
+                        "uses 0, no regularization)")
+    p.add_argument("--steps-per-epoch", type=int, default=None,
+                   help=f"cap training batches per epoch (default: {train_default('steps_per_epoch')})")
+    p.add_argument("--val-batches", type=int, default=None,
+                   help=f"cap validation batches (default: {train_default('val_batches')})")
+    p.add_argument("--train-eval-images", type=int, default=None,
+                   help="training images re-evaluated in eval mode for the train/val gap (0: use the running error) "
+                        + experiment_defaults("train_eval_images"))
+
+
+def _add_experiment_flags(p) -> None:
+    """The flags of one experiment (or two), and of the synthetic data."""
+    g = p.add_argument_group("relu-vs-tanh")
+    g.add_argument("--threshold", type=float, default=None,
+                   help="training top-1 error to reach (paper: 0.25) " + experiment_defaults("threshold"))
+    g.add_argument("--lr-relu", type=float, default=None,
+                   help="fixed ReLU lr (giving either lr skips the search) (default: chosen from --lr-grid)")
+    g.add_argument("--lr-tanh", type=float, default=None,
+                   help="fixed tanh lr (giving either lr skips the search) (default: chosen from --lr-grid)")
+    g.add_argument("--lr-grid", type=float, nargs="+", default=None,
+                   help="choose each activation's lr from these on the first seed (as the paper tuned them apart) "
+                        + experiment_defaults("lr_grid"))
+    g = p.add_argument_group("filters / neighbours")
+    g.add_argument("--checkpoint", default=None,
+                   help="use this trained network (default: a brief training run of the scaled paper network)")
+    g.add_argument("--queries", type=int, default=None,
+                   help="query images in the neighbours figure " + experiment_defaults("queries"))
+    g.add_argument("--neighbours", type=int, default=None,
+                   help="neighbours per query " + experiment_defaults("neighbours"))
+    g = p.add_argument_group("synthetic data (made when --data does not exist)")
+    g.add_argument("--synth-classes", type=int, default=SYNTH_DEFAULTS["classes"], help="classes")
+    g.add_argument("--synth-train-per-class", type=int, default=SYNTH_DEFAULTS["train_per_class"],
+                   help="training images per class")
+    g.add_argument("--synth-val-per-class", type=int, default=SYNTH_DEFAULTS["val_per_class"],
+                   help="validation images per class")
 
 
 def config_from_args(args):
-    from ..experiments import ExperimentConfig
-
+    """The ExperimentConfig of the parsed flags; flags not given stay None (the experiment's defaults)."""
     kw = {f: getattr(args, f) for f in FIELDS if getattr(args, f) is not None}
-    if args.seeds is not None:
-        kw["seeds"] = tuple(args.seeds)
-    if args.lr_grid is not None:
-        kw["lr_grid"] = tuple(args.lr_grid)
+    kw.update({f: tuple(getattr(args, f)) for f in LIST_FIELDS if getattr(args, f) is not None})
     return ExperimentConfig(**kw)
 
 
@@ -104,7 +174,7 @@ def run(args) -> int:
     if args.name == "report":
         from ..experiments.report import build_report
 
-        r = build_report(args.out or "runs/experiments", args.template, args.report, args.figures)
+        r = build_report(args.out or DEFAULT_ROOT, args.template, args.report, args.figures)
         print(f"{r['output']}: {len(r['included'])} experiment tables ({', '.join(r['included']) or 'none'})"
               + (f"; not run yet: {', '.join(r['missing'])}" if r["missing"] else "")
               + f"; {len(r['figures'])} figures copied to {args.figures}")

@@ -10,12 +10,12 @@ measured here, against the paper's claim).
 from __future__ import annotations
 
 from .augment import EXPERIMENT as _augment
-from .common import Experiment, ExperimentConfig, Result, Variant
 from .dropout import EXPERIMENT as _dropout
 from .figures import FILTERS as _filters
 from .figures import NEIGHBOURS as _neighbours
 from .lrn import EXPERIMENT as _lrn
 from .overlap_pool import EXPERIMENT as _overlap_pool
+from .records import Experiment, ExperimentConfig, Result, Variant
 from .relu_vs_tanh import EXPERIMENT as _relu_vs_tanh
 from .towers import EXPERIMENT as _towers
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import (Experiment, ExperimentConfig, Printer, Result, Variant, ensure_data, finish, fmt_mean_std,
-                     markdown_table, pct, plot_variant_curves, run_variant, setup_line, timing, top5_meaningful,
-                     train_set_error)
+from ..choices import ARCHS
+from .plots import plot_variant_curves
+from .records import Experiment, ExperimentConfig, Printer, Result, Variant
+from .runs import ensure_data, run_variant, timing, train_set_error
 from .stats import mean_std
+from .tables import finish, fmt_mean_std, markdown_table, pct, setup_line, top5_meaningful
 
 # The scaled paper network and recipe for the embedded synthetic data (10 classes, 4,000 training images) on a small
 # CPU.  Measured there: with the paper's init (N(0, 0.01), biases 1) these scaled networks sit at chance for the few
@@ -28,11 +30,15 @@ INIT_NOTE = ("Init: He (kaiming) instead of the paper's N(0, 0.01) with biases o
              "trained networks at chance (`--init paper` restores it).")
 
 
-def check_arch(cfg: ExperimentConfig, allowed: tuple, why: str) -> str:
+def check_arch(cfg: ExperimentConfig, without: tuple = (), why: str = "") -> str:
+    """cfg.arch, checked to be one of the architectures but those in ``without`` (which lack what the experiment
+    switches off, as ``why`` says)."""
     from ..errors import ConfigError
 
+    allowed = [a for a in ARCHS if a not in without]
     if cfg.arch not in allowed:
-        raise ConfigError(f"--arch {cfg.arch}: this experiment needs one of {', '.join(allowed)} ({why})")
+        raise ConfigError(f"--arch {cfg.arch}: this experiment needs one of {', '.join(allowed)}"
+                          + (f" ({why})" if why else ""))
     return cfg.arch
 
 
@@ -47,7 +53,7 @@ def run_ablation(exp: Experiment, cfg: ExperimentConfig, printer: Printer) -> Re
             run = run_variant(cfg, v, seed, data, printer, label)
             runs.append({"variant": v.name, "seed": seed, **run})
             rows.append(_row(exp.name, cfg, v, seed, run, data))
-    summary = _summary(rows, variants)
+    summary = summarize(rows, variants)
     out = Path(cfg.out)
     result = Result(exp.name, rows, summary)
     result.files["png"] = str(plot_variant_curves(
@@ -89,7 +95,7 @@ def _row(name: str, cfg: ExperimentConfig, v: Variant, seed: int, run: dict, dat
     }
 
 
-def _summary(rows: list[dict], variants: list[Variant]) -> list[dict]:
+def summarize(rows: list[dict], variants: list[Variant]) -> list[dict]:
     """Per variant: mean and spread over seeds; the effect of the paper's setting as the paired (same-seed)
     difference variant - paper, so a positive effect means the paper's technique lowered the error."""
     base = {r["seed"]: r for r in rows if r["variant"] == variants[0].name}

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from .ablation import CIFAR_DEFAULTS, check_arch, run_ablation
-from .common import Experiment, Variant
+from .records import Experiment, Variant
 
 
 def variants(cfg) -> list[Variant]:
-    arch = check_arch(cfg, ("paper", "paper-1tower", "owt", "cifar"), "")
+    arch = check_arch(cfg)
     on = dict(random_crop=True, flip=True, lighting=True)
     return [Variant("full", arch, train=on),
             Variant("no-lighting", arch, train={**on, "lighting": False}),

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from .ablation import DEFAULTS, check_arch, run_ablation
-from .common import Experiment, Variant
+from .records import Experiment, Variant
 
 
 def variants(cfg) -> list[Variant]:
-    arch = check_arch(cfg, ("paper", "paper-1tower", "owt"), "the networks with fc6/fc7")
+    arch = check_arch(cfg, ("cifar",), "the networks with fc6/fc7")
     return [Variant("dropout-0.5", arch, {"dropout": 0.5}), Variant("no-dropout", arch, {"dropout": 0.0})]
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from .ablation import DEFAULTS as ABLATION_DEFAULTS
-from .common import (Experiment, ExperimentConfig, Printer, Result, Variant, ensure_data, finish, markdown_table,
-                     run_variant, setup_line)
+from .records import Experiment, ExperimentConfig, Printer, Result, Variant
+from .runs import ensure_data, run_variant
+from .tables import finish, markdown_table, setup_line
 
 # The same training as the towers experiment's two-tower run, which is therefore reused when it has finished.
 DEFAULTS = {**ABLATION_DEFAULTS, "seeds": (0,), "queries": 8, "neighbours": 6}

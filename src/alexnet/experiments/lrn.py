@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from .ablation import CIFAR_DEFAULTS, check_arch, run_ablation
-from .common import Experiment, Variant
+from .records import Experiment, Variant
 
 
 def variants(cfg) -> list[Variant]:
-    arch = check_arch(cfg, ("paper", "paper-1tower", "cifar"), "owt has no LRN")
+    arch = check_arch(cfg, ("owt",), "owt has no LRN")
     return [Variant("lrn", arch, {"lrn": True}), Variant("no-lrn", arch, {"lrn": False})]
 
 

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from .ablation import CIFAR_DEFAULTS, check_arch, run_ablation
-from .common import Experiment, Variant
+from .records import Experiment, Variant
 
 
 def variants(cfg) -> list[Variant]:
-    arch = check_arch(cfg, ("paper", "paper-1tower", "owt", "cifar"), "")
+    arch = check_arch(cfg)
     return [Variant("overlap-3x3s2", arch, {"overlap_pool": True}),
             Variant("pool-2x2s2", arch, {"overlap_pool": False})]
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import (Experiment, ExperimentConfig, Printer, Result, Variant, ensure_data, finish, fmt_mean_std,
-                     markdown_table, pct, plot_variant_curves, run_variant, setup_line, timing)
+from ..choices import ACTIVATIONS
+from .plots import plot_variant_curves
+from .records import Experiment, ExperimentConfig, Printer, Result, Variant
+from .runs import ensure_data, run_variant, timing
 from .stats import first_crossing, interpolated_crossing, mean_std, ratio, speedup
+from .tables import finish, fmt_mean_std, markdown_table, pct, setup_line
 
-ACTIVATIONS = ("relu", "tanh")
 NO_REGULARIZATION = dict(flip=False, random_crop=False, lighting=False, weight_decay=0.0)
 
 # The default data (10 shape classes, 4,000 training images at 32 px) is large enough that the network does not

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..utils import write_text_atomic
+from .records import DEFAULT_ROOT
 
 PLACEHOLDER = re.compile(r"<!--\s*experiment:\s*([\w-]+)\s*-->")
 COMMENT = re.compile(r"<!--.*?-->", re.S)
@@ -28,7 +29,7 @@ def result_folder(root: Path, name: str) -> Path:
     return root / (exp.folder or exp.name)
 
 
-def build_report(root: str | os.PathLike = "runs/experiments",
+def build_report(root: str | os.PathLike = DEFAULT_ROOT,
                  template: str | os.PathLike = "docs/experiments/EXPERIMENTS.template.md",
                  output: str | os.PathLike = "EXPERIMENTS.md",
                  figures: str | os.PathLike = "docs/experiments") -> dict:

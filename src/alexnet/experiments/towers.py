@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .ablation import DEFAULTS, run_ablation
-from .common import Experiment, Variant
+from .records import Experiment, Variant
 
 # Footnote 2: the one-GPU net halves every convolutional layer but the last (most parameters sit in fc6, which
 # takes conv5's output), and keeps the fully connected layers.
