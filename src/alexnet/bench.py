@@ -22,12 +22,13 @@ import gc
 import math
 import statistics
 import time
-from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
+from .bench_config import BenchConfig, LRNBenchConfig
 from .choices import BENCH_MODES
 from .errors import ConfigError
 from .runtime import (Precision, autocast, cpu_has_fast_bf16, resolve_compile, resolve_device, resolve_precision,
@@ -164,41 +165,6 @@ class _Runner:
         return (persistent + extra) / MB, method
 
 
-@dataclass(frozen=True)
-class BenchConfig:
-    """One ``bench_model`` run: which network, how it is timed, and our network's runtime settings.
-
-    precision/channels_last/compile: "auto" or None take ``alexnet.runtime``'s defaults for the device.
-    model_switches: ``build_model`` switches (lrn=False, towers=1, ...); the input size and classes are fields here.
-    """
-
-    mode: str = "train"                  # one of BENCH_MODES
-    arch: str = "paper"
-    batch_size: int = 128
-    input_size: int = 224
-    steps: int = 5                       # timed steps (the median is reported)
-    warmup: int = 2                      # untimed steps first
-    device: str = "auto"
-    precision: str = "auto"
-    channels_last: bool | None = None
-    compile: bool | None = None
-    reference: bool = True               # also time torchvision's AlexNet
-    num_classes: int = 1000
-    memory: bool = True                  # measure peak memory after the timing
-    seed: int = 0
-    model_switches: Mapping = field(default_factory=dict)
-
-    def __post_init__(self):
-        if self.mode not in BENCH_MODES:
-            raise ConfigError(f"bench mode must be one of {', '.join(BENCH_MODES)}; got {self.mode!r}")
-        if self.batch_size < 1 or self.steps < 1 or self.warmup < 0:
-            raise ConfigError(f"bench: need batch_size >= 1, steps >= 1, warmup >= 0 "
-                              f"(got {self.batch_size}, {self.steps}, {self.warmup})")
-        clash = {"input_size", "num_classes"} & set(self.model_switches)
-        if clash:
-            raise ConfigError(f"bench: give {', '.join(sorted(clash))} as BenchConfig field(s), not model switches")
-
-
 @dataclass
 class _Setup:
     """What ``bench_model`` resolved and built before timing."""
@@ -319,7 +285,11 @@ def bench_model(cfg: BenchConfig) -> dict:
 LRN_SHAPES = {"conv1": (96, 55, 55), "conv2": (256, 27, 27)}
 
 
-def bench_lrn(*, batch_size: int = 128, steps: int = 5, warmup: int = 1, device: str = "auto",
+_LRN = LRNBenchConfig()
+
+
+def bench_lrn(*, batch_size: int = _LRN.batch_size, steps: int = _LRN.steps, warmup: int = _LRN.warmup,
+              device: str = _LRN.device,
               layers: tuple = ("conv1", "conv2"), groups: int = 2, backward: bool = True) -> dict:
     """Forward (+ backward) time of our LocalResponseNorm (the paper's, per tower) against
     ``torch.nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2)`` (the same function: torch divides alpha by n,

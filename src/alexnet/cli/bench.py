@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import math
 
@@ -16,7 +15,7 @@ def _add_model_bench_args(p) -> None:
     """Options of ``bench train|infer``; their defaults are ``alexnet.bench.BenchConfig``'s fields."""
     from dataclasses import fields
 
-    from ..bench import BenchConfig
+    from ..bench_config import BenchConfig
 
     default = {f.name: f.default for f in fields(BenchConfig)}
     p.add_argument("--arch", default=default["arch"], choices=ARCHS, help="architecture")
@@ -43,7 +42,7 @@ def _add_model_bench_args(p) -> None:
 
 
 def register(sub) -> None:
-    from ..bench import bench_lrn
+    from ..bench_config import LRNBenchConfig
     from . import HelpFormatter
 
     p = sub.add_parser(
@@ -79,7 +78,7 @@ def register(sub) -> None:
     lr = bsub.add_parser("lrn", formatter_class=HelpFormatter, help="our LRN vs torch.nn.LocalResponseNorm",
                          description="Forward + backward of the paper's LRN (ours, per tower) against "
                                      "torch.nn.LocalResponseNorm on conv1 (96x55x55) and conv2 (256x27x27) maps.")
-    lrn_default = {k: v.default for k, v in inspect.signature(bench_lrn).parameters.items()}
+    lrn_default = vars(LRNBenchConfig())
     lr.add_argument("--batch", "--batch-size", dest="batch", type=int, default=lrn_default["batch_size"],
                     help="maps per step")
     lr.add_argument("--steps", type=int, default=lrn_default["steps"], help="timed steps (the median is reported)")
@@ -112,7 +111,7 @@ def _fmt(v, spec=".1f") -> str:
 
 def bench_config_from_args(args):
     """The ``BenchConfig`` of ``bench train|infer``: the options given, BenchConfig's defaults for the others."""
-    from ..bench import BenchConfig
+    from ..bench_config import BenchConfig
 
     given = {k: getattr(args, k) for k in ("arch", "batch_size", "steps", "warmup", "device", "precision",
                                            "channels_last", "compile", "reference", "num_classes", "memory")
