@@ -42,12 +42,8 @@ def dist_env() -> dict:
 
 
 @pytest.fixture(scope="module")
-def synth(tmp_path_factory):
-    from alexnet.data import synthetic
-
-    root = tmp_path_factory.mktemp("synth") / "d"
-    synthetic.generate(root, classes=3, train_per_class=6, val_per_class=3, size=72, seed=1, progress=False)
-    return root
+def synth(make_synth):
+    return make_synth(classes=3, train_per_class=6, val_per_class=3, size=72, seed=1)
 
 
 def tiny_model():

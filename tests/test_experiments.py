@@ -141,11 +141,11 @@ def test_markdown_table_and_config_resolution():
 # ------------------------------------------------------------------------------------------- end to end
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    from alexnet.data import synthetic
-
+def tiny(tmp_path_factory, make_synth):
+    """A folder for the experiments' outputs, with the shared tiny dataset at ``data``."""
     root = tmp_path_factory.mktemp("exp")
-    synthetic.generate(root / "data", classes=3, train_per_class=6, val_per_class=3, size=64, seed=0, progress=False)
+    (root / "data").symlink_to(make_synth(classes=3, train_per_class=6, val_per_class=3, size=64, seed=0),
+                               target_is_directory=True)
     return root
 
 

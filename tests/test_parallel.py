@@ -179,17 +179,13 @@ def test_across_devices_on_gpu():
         torch.testing.assert_close(grads[name], p.grad, rtol=1e-3, atol=1e-3 * p.grad.abs().max().item())
 
 
-def test_trainer_with_tower_devices_matches_the_grouped_run(tmp_path):
+def test_trainer_with_tower_devices_matches_the_grouped_run(tmp_path, make_synth):
     from alexnet.checkpoint import load_checkpoint, load_model
     from alexnet.cli import build_parser
     from alexnet.cli.train import config_from_args
-    from alexnet.data import synthetic
-    from alexnet.train import TrainConfig, train
+    from alexnet.train import train
 
-    if "tower_devices" not in TrainConfig.__dataclass_fields__:
-        pytest.skip("the trainer has no tower_devices option yet")
-    data = synthetic.generate(tmp_path / "d", classes=3, train_per_class=4, val_per_class=1, size=72, seed=1,
-                              progress=False)
+    data = make_synth(classes=3, train_per_class=4, val_per_class=1, size=72, seed=1)
     flags = ["--data", str(data), "--arch", "paper", "--fc-size", "32", "--init", "kaiming", "--dropout", "0",
              "--resize", "72", "--crop", "64", "--batch-size", "4", "--epochs", "1", "--deterministic",
              "--workers", "0", "--device", "cpu", "--precision", "fp32", "--no-progress"]

@@ -16,15 +16,6 @@ from alexnet.optim import PaperSGD
 from alexnet.train import TrainConfig, train
 
 
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    from alexnet.data import synthetic
-
-    root = tmp_path_factory.mktemp("synth")
-    synthetic.generate(root / "d", classes=3, train_per_class=8, val_per_class=3, size=64, seed=1, progress=False)
-    return root / "d"
-
-
 def tiny_cfg(data, out, **kw):
     base = dict(data=str(data), out=str(out), arch="paper", model={"fc_size": 32, "init": "kaiming"},
                 epochs=2, batch_size=8, resize=72, crop=64, seed=3, deterministic=True, workers=0,
