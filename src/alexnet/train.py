@@ -22,13 +22,13 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .checkpoint import load_checkpoint, load_state_dict_checked, save_checkpoint
+from .checkpoint import Checkpoint, load_checkpoint, load_state_dict_checked, save_checkpoint
 from .errors import CheckpointError, ConfigError, TrainingDiverged
 from .evaluate import evaluate
 from .metrics import TopKMeter
@@ -217,9 +217,9 @@ def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, rank: in
     ckpt = None
     if resume is not None:
         ckpt = load_checkpoint(resume)
-        if "train_config" not in ckpt or "epoch" not in ckpt:
+        if not ckpt.resumable:
             raise CheckpointError(f"{resume}: not a resumable training checkpoint (no train state)")
-        prev = ckpt["train_config"]
+        prev = ckpt.train_config
         for key in ("arch", "batch_size", "seed", "optimizer"):
             if prev.get(key) != getattr(cfg, key):
                 raise ConfigError(f"--resume {resume}: {key} was {prev.get(key)!r} in that run, now "
@@ -288,19 +288,19 @@ def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, rank: in
     best_err = math.inf
     aug_state = None
     if ckpt is not None:
-        if ckpt.get("classes") and list(ckpt["classes"]) != classes:
-            raise ConfigError(f"--resume {resume}: that run had {len(ckpt['classes'])} classes, {cfg.data} has "
-                              f"{len(classes)} (first: {list(ckpt['classes'])[:3]} vs {classes[:3]}); resume on "
+        if ckpt.classes and list(ckpt.classes) != classes:
+            raise ConfigError(f"--resume {resume}: that run had {len(ckpt.classes)} classes, {cfg.data} has "
+                              f"{len(classes)} (first: {list(ckpt.classes)[:3]} vs {classes[:3]}); resume on "
                               "the same data")
-        load_state_dict_checked(model, ckpt["model"], resume)
-        optimizer.load_state_dict(ckpt["optimizer"])
-        schedule.load_state_dict(ckpt["schedule"])
-        start_epoch, start_batch, step = int(ckpt["epoch"]), int(ckpt.get("batch_in_epoch", 0)), int(ckpt["step"])
-        history = [dict(r) for r in ckpt.get("history", [])]
-        best_err = float(ckpt.get("best_val_top1_error", math.inf))
-        aug_state = ckpt.get("aug_rng")
+        load_state_dict_checked(model, ckpt.state_dict, resume)
+        optimizer.load_state_dict(ckpt.optimizer)
+        schedule.load_state_dict(ckpt.schedule)
+        start_epoch, start_batch, step = int(ckpt.epoch), int(ckpt.batch_in_epoch or 0), int(ckpt.step)
+        history = [dict(r) for r in ckpt.history or []]
+        best_err = float(ckpt.best_val_top1_error if ckpt.best_val_top1_error is not None else math.inf)
+        aug_state = ckpt.aug_rng
         if start_batch == 0:
-            _set_rng_state(ckpt["rng"])
+            _set_rng_state(ckpt.rng)
     run_model = wrap_model(model) if wrap_model else model
     if cfg.compile:
         run_model = torch.compile(run_model)
@@ -339,12 +339,13 @@ def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, rank: in
         except ImportError:  # pragma: no cover - tensorboard is a dependency
             log.warning("tensorboard not installed: no event files")
 
-    def checkpoint_payload(epoch: int, batch_in_epoch: int, aug_generator) -> dict[str, Any]:
-        return {"model_config": model.config.to_dict(), "model": model.state_dict(), "classes": classes,
-                "data": prep, "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-                "epoch": epoch, "batch_in_epoch": batch_in_epoch, "step": step, "rng": _rng_state(),
-                "aug_rng": aug_generator.get_state() if aug_generator is not None else None,
-                "history": history, "best_val_top1_error": best_err, "train_config": cfg.to_dict()}
+    def checkpoint_record(epoch: int, batch_in_epoch: int, aug_generator, metrics: dict | None = None) -> Checkpoint:
+        return Checkpoint(model_config=model.config, state_dict=model.state_dict(), classes=classes,
+                          preprocessing=prep, metrics=metrics, train_config=cfg.to_dict(),
+                          optimizer=optimizer.state_dict(), schedule=schedule.state_dict(), epoch=epoch,
+                          batch_in_epoch=batch_in_epoch, step=step, rng=_rng_state(),
+                          aug_rng=aug_generator.get_state() if aug_generator is not None else None,
+                          history=history, best_val_top1_error=best_err)
 
     t_start = time.perf_counter()
     images_seen, train_seconds = 0, 0.0
@@ -366,7 +367,7 @@ def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, rank: in
             torch.manual_seed(_epoch_seed(cfg.seed, epoch, rank) + 1)   # else every rank drops the same units
         it = iter(loader)
         if resuming_mid_epoch:
-            _set_rng_state(ckpt["rng"])      # after the iterator drew its worker seed, as in the original run
+            _set_rng_state(ckpt.rng)         # after the iterator drew its worker seed, as in the original run
             if aug_state is not None:
                 gen.set_state(aug_state)
         run_model.train()
@@ -405,7 +406,7 @@ def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, rank: in
             if writer is not None and step % 10 == 0:
                 writer.add_scalar("train/loss_step", loss.item(), step)
             if cfg.save_every and step % cfg.save_every == 0 and b + 1 < n_batches and is_main:
-                save_checkpoint(out / "last.pt", checkpoint_payload(epoch, b + 1, gen))
+                save_checkpoint(out / "last.pt", checkpoint_record(epoch, b + 1, gen))
         bar.close()
         epoch_seconds = time.perf_counter() - t_epoch
         if reduce is not None:
@@ -449,11 +450,10 @@ def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, rank: in
                     if k not in ("epoch", "step") and v is not None:
                         writer.add_scalar(f"epoch/{k}", v, epoch + 1)
                 writer.flush()
-            payload = checkpoint_payload(epoch + 1, 0, None)
-            payload["metrics"] = row
-            save_checkpoint(out / "last.pt", payload)
+            record = checkpoint_record(epoch + 1, 0, None, metrics=row)
+            save_checkpoint(out / "last.pt", record)
             if is_best or (val is None and epoch + 1 == cfg.epochs):
-                save_checkpoint(out / "best.pt", payload)
+                save_checkpoint(out / "best.pt", record)
             _write_metrics(out / "metrics.csv", history)
             from .viz import plot_curves
             plot_curves(history, out / "curves.png", title=f"{cfg.arch} on {Path(cfg.data).name}")
