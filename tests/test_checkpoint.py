@@ -13,9 +13,9 @@ import torch
 import alexnet
 from alexnet import checkpoint, interop
 from alexnet.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from alexnet.interop import load_model
 from alexnet.cli import main
 from alexnet.errors import CheckpointError
+from alexnet.interop import load_model
 
 
 class _Payload:

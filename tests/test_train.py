@@ -9,8 +9,9 @@ import pytest
 import torch
 
 import alexnet.train as train_mod
-from alexnet.checkpoint import load_checkpoint, load_model, save_checkpoint
+from alexnet.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from alexnet.errors import CheckpointError, ConfigError, TrainingDiverged
+from alexnet.interop import load_model
 from alexnet.model import build_model
 from alexnet.optim import PaperSGD
 from alexnet.train import TrainConfig, train
@@ -34,7 +35,7 @@ def tiny_cfg(data, out, **kw):
 
 
 def weights(run_dir):
-    return load_checkpoint(run_dir / "last.pt")["model"]
+    return load_checkpoint(run_dir / "last.pt").state_dict
 
 
 def assert_same_weights(a, b):
@@ -51,7 +52,7 @@ def test_resume_is_bitwise_exact(tiny_data, tmp_path):
     assert_same_weights(weights(tmp_path / "straight"), weights(tmp_path / "split"))
     straight = load_checkpoint(tmp_path / "straight" / "last.pt")
     split = load_checkpoint(tmp_path / "split" / "last.pt")
-    assert straight["step"] == split["step"] and straight["epoch"] == split["epoch"] == 2
+    assert straight.step == split.step and straight.epoch == split.epoch == 2
     rows = (tmp_path / "split" / "metrics.csv").read_text().strip().splitlines()
     assert len(rows) == 3 and rows[0].startswith("epoch,step,lr,train_loss")
     for name in ("config.json", "metrics.csv", "train.log", "last.pt", "best.pt", "curves.png"):
@@ -76,7 +77,7 @@ def test_mid_epoch_resume_after_a_crash(tiny_data, tmp_path, monkeypatch):
         train(tiny_cfg(tiny_data, tmp_path / "crash", save_every=1), printer=quiet)
     monkeypatch.setattr(train_mod.F, "cross_entropy", real_ce)
     ck = load_checkpoint(tmp_path / "crash" / "last.pt")
-    assert ck["epoch"] == 1 and ck["batch_in_epoch"] == 1
+    assert ck.epoch == 1 and ck.batch_in_epoch == 1
     train(tiny_cfg(tiny_data, tmp_path / "crash", save_every=1), resume=tmp_path / "crash", printer=quiet)
     assert_same_weights(weights(tmp_path / "straight"), weights(tmp_path / "crash"))
 
@@ -94,7 +95,7 @@ def test_nan_loss_stops_with_step_and_keeps_last_checkpoint(tiny_data, tmp_path,
     with pytest.raises(TrainingDiverged, match=r"epoch 2, batch 2 \(global step 5\)"):
         train(tiny_cfg(tiny_data, tmp_path / "nan"), printer=lambda s: None)
     ck = load_checkpoint(tmp_path / "nan" / "last.pt")
-    assert ck["epoch"] == 1 and ck["step"] == 3
+    assert ck.epoch == 1 and ck.step == 3
 
 
 def test_resume_with_other_architecture_is_refused(tiny_data, tmp_path):
@@ -121,7 +122,7 @@ def test_an_existing_run_is_never_overwritten_silently(tiny_data, tmp_path):
 def test_checkpoint_of_other_shape_is_one_line_error(tmp_path):
     m = build_model("paper", num_classes=5, input_size=64, fc_size=16)
     cfg = build_model("paper", num_classes=7, input_size=64, fc_size=16).config
-    save_checkpoint(tmp_path / "x.pt", {"model_config": cfg.to_dict(), "model": m.state_dict()})
+    save_checkpoint(tmp_path / "x.pt", Checkpoint(model_config=cfg, state_dict=m.state_dict()))
     with pytest.raises(CheckpointError, match=r"'fc8.weight' has shape \(5, 16\).*expects \(7, 16\)"):
         load_model(tmp_path / "x.pt")
 
@@ -148,14 +149,14 @@ def test_paper_network_memorises_a_small_batch():
 
 KILL_SCRIPT = r"""
 import sys, torch
-from alexnet.checkpoint import save_checkpoint
+from alexnet.checkpoint import Checkpoint, save_checkpoint
 from alexnet.model import build_model
-cfg = build_model("paper", num_classes=10, input_size=64, fc_size=16).config.to_dict()
+cfg = build_model("paper", num_classes=10, input_size=64, fc_size=16).config
 i = 0
 while True:
     i += 1
-    save_checkpoint(sys.argv[1], {"model_config": cfg, "model": {}, "blob": torch.full((4_000_000,), float(i)),
-                                  "i": i})
+    save_checkpoint(sys.argv[1], Checkpoint(model_config=cfg, state_dict={"blob": torch.full((4_000_000,), float(i))},
+                                            metrics={"i": i}))
     print(i, flush=True)
 """
 
@@ -176,5 +177,5 @@ def test_sigkill_mid_save_leaves_previous_checkpoint_intact(tmp_path):
         if proc.poll() is None:
             proc.kill()
     ck = load_checkpoint(path)
-    i = ck["i"]
-    assert i >= 3 and torch.all(ck["blob"] == float(i))
+    i = ck.metrics["i"]
+    assert i >= 3 and torch.all(ck.state_dict["blob"] == float(i))
