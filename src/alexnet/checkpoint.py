@@ -46,7 +46,7 @@ TRAINING_FIELDS = ("train_config", "optimizer", "schedule", "epoch", "batch_in_e
                    "history", "best_val_top1_error")
 
 
-@dataclass
+@dataclass(eq=False)   # fields hold tensors: compare fields, not records
 class Checkpoint:
     """A network's weights and everything needed to use it, plus (after training) the state to resume it.
 

@@ -44,9 +44,9 @@ SCALED_NOTE = ("scaled for this machine: {resize}->{crop} px crops (paper 256->2
 
 
 def run_demo(cfg: DemoConfig, printer=print) -> dict:
-    from .interop import load_model
     from .data import open_dataset, synthetic
     from .evaluate import evaluate
+    from .interop import load_model
     from .train import TrainConfig, train
     from .viz import neighbours_figure, plot_filters, tower_colour_specificity
 
