@@ -200,11 +200,11 @@ def test_torchrun_resumes_a_run_and_only_rank0_writes(ddp_run, synth):
 
     resumed, straight = load_checkpoint(run / "last.pt"), load_checkpoint(out_dir / "straight" / "last.pt")
     # 18 training images: 9 per rank, 4 full per-rank batches of 2 (drop_last) = 4 global steps per epoch
-    assert resumed["step"] == straight["step"] == 2 * 4
-    assert not any(k.startswith("module.") for k in resumed["model"])   # DDP's wrapper is not in the checkpoint
-    for k, v in straight["model"].items():
-        assert torch.equal(resumed["model"][k], v), k
-    for a, b in zip(resumed["history"], straight["history"], strict=True):
+    assert resumed.step == straight.step == 2 * 4
+    assert not any(k.startswith("module.") for k in resumed.state_dict)   # DDP's wrapper is not in the checkpoint
+    for k, v in straight.state_dict.items():
+        assert torch.equal(resumed.state_dict[k], v), k
+    for a, b in zip(resumed.history, straight.history, strict=True):
         assert (a["train_loss"], a["val_loss"]) == (b["train_loss"], b["val_loss"])
 
 

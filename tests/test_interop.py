@@ -10,12 +10,13 @@ import torch
 import torch.nn.functional as F
 
 import alexnet
-from alexnet.checkpoint import load_model, save_checkpoint
+from alexnet.checkpoint import Checkpoint, save_checkpoint
 from alexnet.cli import main
 from alexnet.errors import CheckpointError, ConfigError
 from alexnet.interop import (CAFFE_MEAN_BGR, IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, check_export, convert_caffe,
-                             convert_torchvision, export_model, imagenet_classes, load_torchvision_state_dict,
-                             load_weights, read_caffe_mean, read_caffemodel, read_safetensors)
+                             convert_torchvision, export_model, imagenet_classes, load_model,
+                             load_torchvision_state_dict, read_caffe_mean, read_caffemodel, read_safetensors,
+                             safetensors_metadata)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -58,13 +59,13 @@ def test_convert_torchvision_cli_writes_a_checkpoint_every_verb_uses(torchvision
     summary = json.loads(capsys.readouterr().out)
     assert summary["arch"] == "owt" and summary["num_classes"] == 1000
     model, ckpt = load_model(out)                     # the project's one checkpoint loader
-    data = ckpt["data"]
+    data = ckpt.preprocessing
     assert data["mean"] == pytest.approx([0.485 * 255, 0.456 * 255, 0.406 * 255])
     assert data["std"] == pytest.approx([0.229 * 255, 0.224 * 255, 0.225 * 255])
     assert (data["resize"], data["crop"], data["channel_order"]) == (256, 224, "RGB")
-    assert ckpt["classes"] == imagenet_classes() and len(ckpt["classes"]) == 1000
-    assert ckpt["classes"][0].startswith("n01440764 ") and "tench" in ckpt["classes"][0]
-    assert ckpt["source"]["kind"] == "torchvision" and len(ckpt["source"]["sha256"]) == 64
+    assert ckpt.classes == imagenet_classes() and len(ckpt.classes) == 1000
+    assert ckpt.classes[0].startswith("n01440764 ") and "tench" in ckpt.classes[0]
+    assert ckpt.source["kind"] == "torchvision" and len(ckpt.source["sha256"]) == 64
     x = _images()
     with torch.no_grad():
         torch.testing.assert_close(model(x), tv(x), rtol=1e-5, atol=1e-5)
@@ -73,14 +74,14 @@ def test_convert_torchvision_cli_writes_a_checkpoint_every_verb_uses(torchvision
 def test_convert_torchvision_to_safetensors(torchvision_file, tmp_path):
     path, tv = torchvision_file
     out = convert_torchvision(path, tmp_path / "owt.safetensors")
-    model, meta = load_weights(out)
-    assert meta["model_config"]["arch"] == "owt" and meta["data"]["crop"] == 224 and len(meta["classes"]) == 1000
+    model, meta = load_model(out)
+    assert meta.arch == "owt" and meta.preprocessing["crop"] == 224 and len(meta.classes) == 1000
     x = _images(1)
     with torch.no_grad():
         torch.testing.assert_close(model(x), tv(x), rtol=1e-5, atol=1e-5)
-    # load_weights also takes the raw torchvision file itself
-    model2, meta2 = load_weights(path)
-    assert meta2["model_config"]["arch"] == "owt" and meta2["data"]["mean"] == list(IMAGENET_MEAN_RGB)
+    # load_model also takes the raw torchvision file itself
+    model2, meta2 = load_model(path)
+    assert meta2.arch == "owt" and meta2.preprocessing["mean"] == list(IMAGENET_MEAN_RGB)
 
 
 def test_torchvision_hash_in_file_name_is_checked(tmp_path):
@@ -94,7 +95,7 @@ def test_torchvision_hash_in_file_name_is_checked(tmp_path):
 
 def test_torchvision_loader_refuses_other_architectures(tmp_path):
     paper = alexnet.build_model("paper", num_classes=10, input_size=96, fc_size=64, channels=(16, 32, 32, 32, 32))
-    ck = save_checkpoint(tmp_path / "paper.pt", {"model_config": paper.config.to_dict(), "model": paper.state_dict()})
+    ck = save_checkpoint(tmp_path / "paper.pt", Checkpoint(model_config=paper.config, state_dict=paper.state_dict()))
     with pytest.raises(CheckpointError, match="'paper'.*'owt'|'owt'.*'paper'") as e:
         load_torchvision_state_dict(ck)
     assert "\n" not in str(e.value)
@@ -289,10 +290,10 @@ def test_caffe_conversion_matches_a_hand_computed_forward_pass(tmp_path, fmt):
     assert (cfg.arch, cfg.towers, cfg.input_size, cfg.lrn_convention, cfg.lrn_k) == ("paper", 2, 227, "caffe", 1.0)
     assert cfg.channels == (8, 16, 24, 24, 16) and cfg.fc_size == 64 and cfg.num_classes == 10
     assert model.conv2.weight.shape == (16, 4, 5, 5) and model.conv2.groups == 2
-    data = ckpt["data"]
+    data = ckpt.preprocessing
     assert data["channel_order"] == "BGR" and data["mean"] == list(CAFFE_MEAN_BGR) and data["std"] == [1.0] * 3
     assert (data["crop"], data["resize"]) == (227, 256)
-    assert ckpt["classes"] is None and ckpt["source"]["kind"] == "caffe"
+    assert ckpt.classes is None and ckpt.source["kind"] == "caffe"
 
     img = rgb_images()
     ref = caffe_reference(blobs, hand_input(img))
@@ -342,11 +343,11 @@ def test_caffe_rgb_option_flips_conv1_once(tmp_path):
     f = tmp_path / "m.caffemodel"
     f.write_bytes(encode_net(alexnet_layers(blobs)))
     model, ckpt = load_model(convert_caffe(f, tmp_path / "rgb.pt", rgb=True, mean=[100.0, 110.0, 120.0]))
-    assert ckpt["data"]["channel_order"] == "RGB" and ckpt["data"]["mean"] == [120.0, 110.0, 100.0]
+    assert ckpt.preprocessing["channel_order"] == "RGB" and ckpt.preprocessing["mean"] == [120.0, 110.0, 100.0]
     img = rgb_images()
     x_bgr = centre(img).float()[:, [2, 1, 0]] - torch.tensor([100.0, 110.0, 120.0]).view(1, 3, 1, 1)
     with torch.no_grad():
-        torch.testing.assert_close(model(prepare(img, ckpt["data"])), caffe_reference(blobs, x_bgr),
+        torch.testing.assert_close(model(prepare(img, ckpt.preprocessing)), caffe_reference(blobs, x_bgr),
                                    rtol=1e-4, atol=1e-3)
 
 
@@ -359,11 +360,11 @@ def test_caffe_one_tower_net_and_cli_to_safetensors(tmp_path, capsys):
     out = tmp_path / "one.safetensors"
     assert main(["convert", "caffe", str(f), "-o", str(out), "--classes", str(names)]) == 0
     assert "wrote" in capsys.readouterr().out
-    model, meta = load_weights(out)
-    assert meta["model_config"]["arch"] == "paper-1tower" and meta["classes"][4] == "class 4"
+    model, meta = load_model(out)
+    assert meta.arch == "paper-1tower" and meta.classes[4] == "class 4"
     img = rgb_images(1)
     with torch.no_grad():
-        torch.testing.assert_close(model(prepare(img, meta["data"])), caffe_reference(blobs, hand_input(img), 1),
+        torch.testing.assert_close(model(prepare(img, meta.preprocessing)), caffe_reference(blobs, hand_input(img), 1),
                                    rtol=1e-4, atol=1e-3)
 
 
@@ -508,8 +509,8 @@ def _small_checkpoint(path, lrn_convention="paper", towers=2):
                                 lrn_k=1.0 if lrn_convention == "caffe" else 2.0)
     data = {"mean": [120.0, 115.0, 100.0], "std": [1.0, 1.0, 1.0], "resize": 110, "crop": 96,
             "channel_order": "RGB", "channels": 3}
-    save_checkpoint(path, {"model_config": model.config.to_dict(), "model": model.state_dict(),
-                           "classes": [f"c{i}" for i in range(10)], "data": data})
+    save_checkpoint(path, Checkpoint(model_config=model.config, state_dict=model.state_dict(),
+                                     classes=[f"c{i}" for i in range(10)], preprocessing=data))
     return model.eval()
 
 
@@ -563,8 +564,10 @@ def test_safetensors_export_round_trip_and_metadata(tmp_path):
         header = f.metadata()
     assert header["format"] == "alexnet-checkpoint"
     assert json.loads(header["model_config"])["fc_size"] == 64 and json.loads(header["data"])["crop"] == 96
-    loaded, meta = load_weights(out)
-    assert meta["classes"][9] == "c9" and "model" not in meta
+    loaded, meta = load_model(out)
+    assert meta.classes[9] == "c9" and not meta.resumable
+    own = loaded.state_dict()   # the record holds the network's own tensors, not a second copy of the weights
+    assert all(meta.state_dict[k].data_ptr() == v.data_ptr() for k, v in own.items())
     x = _x(2)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), model(x))
@@ -579,30 +582,29 @@ def test_safetensors_loading_names_the_wrong_tensor(tmp_path):
     _small_checkpoint(tmp_path / "m.pt")
     out = export_model(tmp_path / "m.pt", "safetensors", tmp_path / "m.safetensors")
     ckpt = read_safetensors(out)
-    meta = {k: (json.dumps(v) if not isinstance(v, str) else v) for k, v in ckpt.items() if k != "model"}
-    meta["version"] = "1"
+    meta = safetensors_metadata(ckpt)
 
-    bad = dict(ckpt["model"])
+    bad = dict(ckpt.state_dict)
     bad["fc6.weight"] = torch.zeros(64, 100)
     save_file(bad, str(tmp_path / "shape.safetensors"), metadata=meta)
     with pytest.raises(CheckpointError, match=r"'fc6.weight'.*\(64, 100\).*'paper'.*\(64, 128\)") as e:
-        load_weights(tmp_path / "shape.safetensors")
+        load_model(tmp_path / "shape.safetensors")
     assert "\n" not in str(e.value)
 
-    missing = {k: v for k, v in ckpt["model"].items() if k != "conv3.bias"}
+    missing = {k: v for k, v in ckpt.state_dict.items() if k != "conv3.bias"}
     save_file(missing, str(tmp_path / "missing.safetensors"), metadata=meta)
     with pytest.raises(CheckpointError, match="conv3.bias"):
-        load_weights(tmp_path / "missing.safetensors")
+        load_model(tmp_path / "missing.safetensors")
 
     data = out.read_bytes()
     (tmp_path / "trunc.safetensors").write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="truncated or corrupt") as e:
-        load_weights(tmp_path / "trunc.safetensors")
+        load_model(tmp_path / "trunc.safetensors")
     assert "\n" not in str(e.value)
 
     save_file({"w": torch.zeros(2)}, str(tmp_path / "foreign.safetensors"))
     with pytest.raises(CheckpointError, match="without alexnet metadata"):
-        load_weights(tmp_path / "foreign.safetensors")
+        load_model(tmp_path / "foreign.safetensors")
 
 
 def test_export_cli_with_check(tmp_path, capsys):

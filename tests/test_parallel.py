@@ -180,7 +180,8 @@ def test_across_devices_on_gpu():
 
 
 def test_trainer_with_tower_devices_matches_the_grouped_run(tmp_path, make_synth):
-    from alexnet.checkpoint import load_checkpoint, load_model
+    from alexnet.checkpoint import load_checkpoint
+    from alexnet.interop import load_model
     from alexnet.cli import build_parser
     from alexnet.cli.train import config_from_args
     from alexnet.train import train
@@ -196,9 +197,9 @@ def test_trainer_with_tower_devices_matches_the_grouped_run(tmp_path, make_synth
     train(cfg, printer=quiet)
     train(config_from_args(parse(["train", *flags, "--out", str(tmp_path / "g")])), printer=quiet)
     towers, grouped = load_checkpoint(tmp_path / "t" / "last.pt"), load_checkpoint(tmp_path / "g" / "last.pt")
-    assert towers["step"] == grouped["step"] == 3
-    for k, w in grouped["model"].items():       # the checkpoint is in the grouped layout
-        torch.testing.assert_close(towers["model"][k], w, rtol=1e-4, atol=1e-5 * w.abs().max().item())
+    assert towers.step == grouped.step == 3
+    for k, w in grouped.state_dict.items():     # the checkpoint is in the grouped layout
+        torch.testing.assert_close(towers.state_dict[k], w, rtol=1e-4, atol=1e-5 * w.abs().max().item())
     model, _ = load_model(tmp_path / "t")
     assert type(model).__name__ == "PaperAlexNet"
     with pytest.raises(ConfigError, match="tower-devices"):   # the optimizer state has the towers' layout

@@ -4,7 +4,6 @@ The timed benchmark is ``python -m alexnet.serve.bench`` (p50/p99 latency, image
 """
 from __future__ import annotations
 
-import pytest
 
 
 from alexnet.serve import load_served

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 import alexnet.train as train_mod
-from alexnet.checkpoint import load_checkpoint, load_model, save_checkpoint
+from alexnet.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from alexnet.errors import CheckpointError, ConfigError, TrainingDiverged
+from alexnet.interop import load_model
 from alexnet.model import build_model
 from alexnet.optim import PaperSGD
 from alexnet.train import TrainConfig, train
@@ -25,7 +26,7 @@ def tiny_cfg(data, out, **kw):
 
 
 def weights(run_dir):
-    return load_checkpoint(run_dir / "last.pt")["model"]
+    return load_checkpoint(run_dir / "last.pt").state_dict
 
 
 def assert_same_weights(a, b):
@@ -42,7 +43,7 @@ def test_resume_is_bitwise_exact(tiny_data, tmp_path):
     assert_same_weights(weights(tmp_path / "straight"), weights(tmp_path / "split"))
     straight = load_checkpoint(tmp_path / "straight" / "last.pt")
     split = load_checkpoint(tmp_path / "split" / "last.pt")
-    assert straight["step"] == split["step"] and straight["epoch"] == split["epoch"] == 2
+    assert straight.step == split.step and straight.epoch == split.epoch == 2
     rows = (tmp_path / "split" / "metrics.csv").read_text().strip().splitlines()
     assert len(rows) == 3 and rows[0].startswith("epoch,step,lr,train_loss")
     for name in ("config.json", "metrics.csv", "train.log", "last.pt", "best.pt", "curves.png"):
@@ -67,7 +68,7 @@ def test_mid_epoch_resume_after_a_crash(tiny_data, tmp_path, monkeypatch):
         train(tiny_cfg(tiny_data, tmp_path / "crash", save_every=1), printer=quiet)
     monkeypatch.setattr(train_mod.F, "cross_entropy", real_ce)
     ck = load_checkpoint(tmp_path / "crash" / "last.pt")
-    assert ck["epoch"] == 1 and ck["batch_in_epoch"] == 1
+    assert ck.epoch == 1 and ck.batch_in_epoch == 1
     train(tiny_cfg(tiny_data, tmp_path / "crash", save_every=1), resume=tmp_path / "crash", printer=quiet)
     assert_same_weights(weights(tmp_path / "straight"), weights(tmp_path / "crash"))
 
@@ -85,7 +86,7 @@ def test_nan_loss_stops_with_step_and_keeps_last_checkpoint(tiny_data, tmp_path,
     with pytest.raises(TrainingDiverged, match=r"epoch 2, batch 2 \(global step 5\)"):
         train(tiny_cfg(tiny_data, tmp_path / "nan"), printer=lambda s: None)
     ck = load_checkpoint(tmp_path / "nan" / "last.pt")
-    assert ck["epoch"] == 1 and ck["step"] == 3
+    assert ck.epoch == 1 and ck.step == 3
 
 
 def test_resume_with_other_architecture_is_refused(tiny_data, tmp_path):
@@ -112,7 +113,7 @@ def test_an_existing_run_is_never_overwritten_silently(tiny_data, tmp_path):
 def test_checkpoint_of_other_shape_is_one_line_error(tmp_path):
     m = build_model("paper", num_classes=5, input_size=64, fc_size=16)
     cfg = build_model("paper", num_classes=7, input_size=64, fc_size=16).config
-    save_checkpoint(tmp_path / "x.pt", {"model_config": cfg.to_dict(), "model": m.state_dict()})
+    save_checkpoint(tmp_path / "x.pt", Checkpoint(model_config=cfg, state_dict=m.state_dict()))
     with pytest.raises(CheckpointError, match=r"'fc8.weight' has shape \(5, 16\).*expects \(7, 16\)"):
         load_model(tmp_path / "x.pt")
 
@@ -139,14 +140,14 @@ def test_paper_network_memorises_a_small_batch():
 
 KILL_SCRIPT = r"""
 import sys, torch
-from alexnet.checkpoint import save_checkpoint
+from alexnet.checkpoint import Checkpoint, save_checkpoint
 from alexnet.model import build_model
-cfg = build_model("paper", num_classes=10, input_size=64, fc_size=16).config.to_dict()
+cfg = build_model("paper", num_classes=10, input_size=64, fc_size=16).config
 i = 0
 while True:
     i += 1
-    save_checkpoint(sys.argv[1], {"model_config": cfg, "model": {}, "blob": torch.full((4_000_000,), float(i)),
-                                  "i": i})
+    save_checkpoint(sys.argv[1], Checkpoint(model_config=cfg, state_dict={"blob": torch.full((4_000_000,), float(i))},
+                                            metrics={"i": i}))
     print(i, flush=True)
 """
 
@@ -167,8 +168,8 @@ def test_sigkill_mid_save_leaves_previous_checkpoint_intact(tmp_path):
         if proc.poll() is None:
             proc.kill()
     ck = load_checkpoint(path)
-    i = ck["i"]
-    assert i >= 3 and torch.all(ck["blob"] == float(i))
+    i = ck.metrics["i"]
+    assert i >= 3 and torch.all(ck.state_dict["blob"] == float(i))
 
 
 def _crash_mid_epoch_two(tiny_data, out, monkeypatch):
@@ -186,7 +187,7 @@ def _crash_mid_epoch_two(tiny_data, out, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         train(tiny_cfg(tiny_data, out, save_every=1), printer=lambda s: None)
     monkeypatch.setattr(train_mod.F, "cross_entropy", real_ce)
-    assert load_checkpoint(out / "last.pt")["step"] == 4 and load_checkpoint(out / "best.pt")["step"] == 3
+    assert load_checkpoint(out / "last.pt").step == 4 and load_checkpoint(out / "best.pt").step == 3
 
 
 def test_resume_run_folder_takes_the_newest_state_and_says_which(tiny_data, tmp_path, monkeypatch):
@@ -223,7 +224,7 @@ def test_sigkill_during_training_then_resume_run_dir_continues_from_the_newest_s
         deadline = time.time() + 120
         while time.time() < deadline:
             try:
-                if load_checkpoint(out / "last.pt")["step"] >= 5:
+                if load_checkpoint(out / "last.pt").step >= 5:
                     break
             except (CheckpointError, FileNotFoundError):
                 pass
@@ -233,8 +234,8 @@ def test_sigkill_during_training_then_resume_run_dir_continues_from_the_newest_s
     finally:
         if proc.poll() is None:
             proc.kill()
-    step = load_checkpoint(out / "last.pt")["step"]
-    assert step >= 5 and load_checkpoint(out / "best.pt")["step"] < step
+    step = load_checkpoint(out / "last.pt").step
+    assert step >= 5 and load_checkpoint(out / "best.pt").step < step
     r = subprocess.run([sys.executable, *flags, "--epochs", str(step // 3 + 2), "--resume", str(out)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr

@@ -7,7 +7,7 @@ Public Python API (re-exported names only)::
     lrn = alexnet.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0, convention="paper")
     from alexnet.train import train; from alexnet.predict import predict
     summary = train(alexnet.TrainConfig(data="data/synth", out="runs/a", epochs=10))
-    model, ckpt = alexnet.load_model("runs/a/best.pt")
+    model, ckpt = alexnet.load_model("runs/a/best.pt")             # any weight file; ckpt: a Checkpoint record
     result = alexnet.evaluate_checkpoint("runs/a/best.pt", "data/synth", crops=10)
     preds = predict("runs/a/best.pt", ["cat.jpg"], topk=5)
     alexnet.save_features("runs/a/best.pt", ["images/"], ["conv5", "fc7"], "feats.npz")
@@ -27,9 +27,9 @@ _LAZY = {
     "ModelConfig": "model", "build_model": "model", "count_parameters": "model", "describe": "model",
     "make_config": "model", "model_from_config": "model",
     "TrainConfig": "config", "Trainer": "train", "evaluate_checkpoint": "evaluate",
-    "load_model": "checkpoint", "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
+    "Checkpoint": "checkpoint", "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
     "extract_features": "features", "save_features": "features",
-    "load_weights": "interop", "export_model": "interop",
+    "load_model": "interop", "export_model": "interop",
     "open_dataset": "data", "TowerParallelAlexNet": "parallel",
 }
 

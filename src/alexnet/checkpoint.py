@@ -1,49 +1,172 @@
-"""One checkpoint format: atomic save, exact resume, safe load.
+"""One checkpoint record: typed, versioned, atomic save, exact resume, safe load.
 
-A checkpoint is a ``torch.save``d dict of tensors and plain values only (loadable with
-``weights_only=True``; we never unpickle code)::
+A checkpoint is a ``Checkpoint`` record.  On disk it is a ``torch.save``d dict of tensors and plain values only
+(loadable with ``weights_only=True``; we never unpickle code)::
 
     {"format": "alexnet-checkpoint", "version": 1,
      "model_config": ModelConfig.to_dict(),  "model": state_dict,
-     "classes": [class names] or None,       "data": {"mean", "std", "resize", "crop", ...} or None,
-     "optimizer": ..., "scheduler": ..., "epoch": int, "step": int, "rng": {...}, "train_config": {...},
-     "metrics": {...}}
+     "classes": [class names],               "data": {"mean", "std", "resize", "crop", "channel_order", ...},
+     "source": {...}, "metrics": {...},      (converted weights; the epoch row that wrote the file)
+     "train_config": {...}, "optimizer": ..., "schedule": ..., "epoch": int, "batch_in_epoch": int, "step": int,
+     "rng": {...}, "aug_rng": tensor, "history": [...], "best_val_top1_error": float}
 
-Only ``format``, ``version``, ``model_config`` and ``model`` are required; the trainer fills the rest.
+Only ``format``, ``version``, ``model_config`` and ``model`` are required: a weights-only record (converted or
+exported weights) has no training state.  ``Checkpoint.to_payload`` writes this dict and ``Checkpoint.from_payload``
+reads it; nothing else knows its keys.  A file of an older version is brought up to ``VERSION`` by the steps in
+``UPGRADES`` before it is read, so every file ever written keeps loading (``tests/data/v1``).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import re
 import struct
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import torch
 
-from .errors import CheckpointError
+from .errors import CheckpointError, ConfigError
 from .model import ModelConfig, model_from_config
 from .utils import atomic_output
 
 FORMAT = "alexnet-checkpoint"
 VERSION = 1
 
+# version N -> a function turning a version-N payload dict into a version-(N + 1) one.  When the layout changes:
+# bump VERSION, add the step here, keep a file of the old version in tests/data/ and its test.
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
-def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` (must contain model_config and model) atomically; returns the path."""
-    for key in ("model_config", "model"):
-        if key not in payload:
-            raise ValueError(f"checkpoint payload lacks {key!r}")
-    data = {"format": FORMAT, "version": VERSION, **payload}
+# Record fields stored under another name on disk (the names of version 1).
+_PAYLOAD_KEYS = {"state_dict": "model", "preprocessing": "data"}
+# What a training run adds to the weights; None in a weights-only record.
+TRAINING_FIELDS = ("train_config", "optimizer", "schedule", "epoch", "batch_in_epoch", "step", "rng", "aug_rng",
+                   "history", "best_val_top1_error")
+
+
+@dataclass(eq=False)   # fields hold tensors: compare fields, not records
+class Checkpoint:
+    """A network's weights and everything needed to use it, plus (after training) the state to resume it.
+
+    ``preprocessing``: mean/std per channel in 0-255 pixel units and in the network's channel order, ``resize``
+    (shorter side), ``crop``, ``channels``, ``channel_order`` ("RGB", or "BGR" for Caffe's weights), ``normalize``.
+    """
+
+    model_config: ModelConfig
+    state_dict: dict[str, torch.Tensor]
+    classes: list[str] | None = None
+    preprocessing: dict[str, Any] | None = None
+    source: dict[str, Any] | None = None              # converted weights: where they came from
+    metrics: dict[str, Any] | None = None             # the epoch row (metrics.csv) that wrote this file
+    train_config: dict[str, Any] | None = None        # TrainConfig.to_dict()
+    optimizer: dict[str, Any] | None = None
+    schedule: dict[str, Any] | None = None
+    epoch: int | None = None                          # epochs completed
+    batch_in_epoch: int | None = None                 # > 0: a mid-epoch checkpoint (save_every)
+    step: int | None = None
+    rng: dict[str, Any] | None = None                 # torch / python / cuda generator states
+    aug_rng: torch.Tensor | None = None               # the augmentation generator, mid-epoch only
+    history: list[dict[str, Any]] | None = None       # metrics rows so far
+    best_val_top1_error: float | None = None
+
+    @property
+    def arch(self) -> str:
+        return self.model_config.arch
+
+    @property
+    def resumable(self) -> bool:
+        """Whether the record holds a training state to continue from."""
+        return all(getattr(self, f) is not None for f in ("train_config", "optimizer", "schedule", "epoch", "step",
+                                                         "rng"))
+
+    def weights_only(self) -> "Checkpoint":
+        """The same network without its training state (what converters and exports write)."""
+        return dataclasses.replace(self, **{f: None for f in TRAINING_FIELDS})
+
+    def to_payload(self) -> dict[str, Any]:
+        """The dict ``torch.save`` writes (the on-disk layout of ``VERSION``); None fields are left out."""
+        payload: dict[str, Any] = {"format": FORMAT, "version": VERSION}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                payload[_PAYLOAD_KEYS.get(f.name, f.name)] = value
+        payload["model_config"] = self.model_config.to_dict()
+        return payload
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any], origin: str | os.PathLike = "checkpoint") -> "Checkpoint":
+        """The record of a loaded payload dict of any known version (upgraded first); one-line CheckpointErrors."""
+        if not isinstance(payload, Mapping) or payload.get("format") != FORMAT:
+            raise CheckpointError(f"{origin}: not an alexnet checkpoint (no 'format': '{FORMAT}' entry)")
+        payload = upgrade_payload(payload, origin)
+        by_key = {_PAYLOAD_KEYS.get(f.name, f.name): f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(payload) - set(by_key) - {"format", "version"})
+        if unknown:
+            raise CheckpointError(f"{origin}: unknown checkpoint entries {unknown} for format version {VERSION}; "
+                                  f"expected some of {sorted(by_key)}")
+        for key in ("model_config", "model"):
+            if key not in payload:
+                raise CheckpointError(f"{origin}: checkpoint lacks its {key!r} entry")
+        if not isinstance(payload["model"], Mapping):
+            raise CheckpointError(f"{origin}: checkpoint entry 'model' is a {type(payload['model']).__name__}, "
+                                  "expected a state_dict")
+        values = {by_key[k]: v for k, v in payload.items() if k in by_key}
+        values["model_config"] = _model_config(payload["model_config"], origin)
+        values["state_dict"] = dict(payload["model"])
+        return cls(**values)
+
+    def build_model(self, origin: str | os.PathLike = "checkpoint",
+                    expect_arch: str | None = None) -> torch.nn.Module:
+        """The record's network with its weights loaded (strict; a wrong tensor is a one-line error)."""
+        if expect_arch is not None and self.arch != expect_arch:
+            raise CheckpointError(f"{origin}: checkpoint is for architecture {self.arch!r}, not {expect_arch!r}")
+        model = model_from_config(self.model_config)
+        load_state_dict_checked(model, self.state_dict, origin)
+        return model
+
+
+def _model_config(value: Any, origin: str | os.PathLike) -> ModelConfig:
+    if isinstance(value, ModelConfig):
+        return value
+    try:
+        return ModelConfig.from_dict(dict(value))
+    except (TypeError, KeyError, ValueError, ConfigError) as e:
+        raise CheckpointError(f"{origin}: bad model_config: {first_line(e)}") from None
+
+
+def upgrade_payload(payload: Mapping[str, Any], origin: str | os.PathLike = "checkpoint") -> dict[str, Any]:
+    """A payload of any version we can read, brought up to ``VERSION`` by the steps in ``UPGRADES``."""
+    payload = dict(payload)
+    version = payload.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CheckpointError(f"{origin}: checkpoint 'version' is {version!r}; expected a whole number 1..{VERSION}")
+    if version > VERSION:
+        raise CheckpointError(f"{origin}: checkpoint version {version} is newer than this alexnet ({VERSION}); "
+                              "upgrade the package")
+    while version < VERSION:
+        if version not in UPGRADES:
+            raise CheckpointError(f"{origin}: checkpoint version {version} can no longer be read (no upgrade step "
+                                  f"to version {version + 1})")
+        payload = dict(UPGRADES[version](payload))
+        version += 1
+        payload["version"] = version
+    return payload
+
+
+def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
+    """Write the record atomically (a killed writer leaves the previous file); returns the path."""
+    if not isinstance(ckpt, Checkpoint):
+        raise TypeError(f"save_checkpoint takes a Checkpoint record, not a {type(ckpt).__name__}")
     with atomic_output(path) as tmp:
-        torch.save(data, tmp)
+        torch.save(ckpt.to_payload(), tmp)
     return Path(path)
 
 
 def _not_torch_file(p: Path, head: bytes) -> CheckpointError:
     hint = {".caffemodel": " (it looks like a Caffe model: use convert_caffe / `alexnet convert caffe`)",
-            ".safetensors": " (a .safetensors file: use alexnet.interop.read_weights / load_weights)"}
+            ".safetensors": " (a .safetensors file: use alexnet.load_model)"}
     return CheckpointError(f"{p}: not a readable PyTorch file (corrupt, or no torch.save zip/pickle at all; starts "
                            f"with {head!r}){hint.get(p.suffix.lower(), '')}")
 
@@ -69,7 +192,7 @@ def safe_torch_load(path: str | os.PathLike, map_location: str | torch.device = 
                               f"values (weights_only=True), i.e. code that would run on loading; nothing was run. "
                               f"Only load pickles you trust. Detail: {_unpickler_detail(e)}") from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, struct.error) as e:
-        raise CheckpointError(f"{p}: not a readable PyTorch file (truncated or corrupt?): {_first_line(e)}") from None
+        raise CheckpointError(f"{p}: not a readable PyTorch file (truncated or corrupt?): {first_line(e)}") from None
 
 
 def _unpickler_detail(e: BaseException) -> str:
@@ -79,52 +202,44 @@ def _unpickler_detail(e: BaseException) -> str:
         if "Unsupported global" in line or "WeightsUnpickler error" in line:
             line = line.strip().removeprefix("WeightsUnpickler error:").strip()
             return line.split(" was not an allowed global")[0][:200]
-    return _first_line(e)
+    return first_line(e)
 
 
-def _first_line(e: BaseException, limit: int = 200) -> str:
+def first_line(e: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (or its type's name), for one-line errors."""
     text = str(e).strip()
     return (text.splitlines()[0] if text else type(e).__name__)[:limit]
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint safely (``weights_only=True``); one-line CheckpointError for any bad file."""
+def checkpoint_file(path: str | os.PathLike) -> Path:
+    """``path`` itself, or for a run folder its best.pt (else last.pt)."""
     path = Path(path)
-    if path.is_dir():
-        for name in ("best.pt", "last.pt"):
-            if (path / name).is_file():
-                path = path / name
-                break
-        else:
-            raise CheckpointError(f"{path}: a directory without best.pt or last.pt (expected a checkpoint file "
-                                  "or a run folder)")
+    if not path.is_dir():
+        return path
+    for name in ("best.pt", "last.pt"):
+        if (path / name).is_file():
+            return path / name
+    raise CheckpointError(f"{path}: a directory without best.pt or last.pt (expected a checkpoint file or a run "
+                          "folder)")
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Checkpoint:
+    """The record of an alexnet .pt checkpoint or run folder, loaded safely (``weights_only=True``).
+
+    For any weight file (also .safetensors and torchvision's) as a ready network use ``alexnet.load_model``.
+    """
+    path = checkpoint_file(path)
     data = safe_torch_load(path, map_location)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         hint = ""
         if isinstance(data, dict) and any(k.startswith(("features.", "classifier.")) for k in data):
-            hint = " It looks like a torchvision state_dict: use `alexnet convert torchvision` / alexnet.interop."
+            hint = " It looks like a torchvision state_dict: use `alexnet convert torchvision` / alexnet.load_model."
         raise CheckpointError(f"{path}: not an alexnet checkpoint (no 'format': '{FORMAT}' entry).{hint}")
-    if data.get("version", 0) > VERSION:
-        raise CheckpointError(f"{path}: checkpoint version {data['version']} is newer than this alexnet "
-                              f"({VERSION}); upgrade the package")
-    return data
+    return Checkpoint.from_payload(data, path)
 
 
-def model_from_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike = "checkpoint",
-                          expect_arch: str | None = None) -> torch.nn.Module:
-    """Build the checkpoint's network and load its weights (strict)."""
-    try:
-        cfg = ModelConfig.from_dict(ckpt["model_config"])
-    except (TypeError, KeyError) as e:
-        raise CheckpointError(f"{path}: bad model_config: {e}") from None
-    if expect_arch is not None and cfg.arch != expect_arch:
-        raise CheckpointError(f"{path}: checkpoint is for architecture {cfg.arch!r}, not {expect_arch!r}")
-    model = model_from_config(cfg)
-    load_state_dict_checked(model, ckpt["model"], path)
-    return model
-
-
-def load_state_dict_checked(model: torch.nn.Module, state: dict, path: str | os.PathLike = "checkpoint") -> None:
+def load_state_dict_checked(model: torch.nn.Module, state: Mapping[str, torch.Tensor],
+                            path: str | os.PathLike = "checkpoint") -> None:
     """``load_state_dict(strict=True)`` with a one-line message naming the first wrong tensor."""
     own = model.state_dict()
     missing = [k for k in own if k not in state]
@@ -138,18 +253,3 @@ def load_state_dict_checked(model: torch.nn.Module, state: dict, path: str | os.
             raise CheckpointError(f"{path}: tensor {k!r} has shape {tuple(state[k].shape)}, architecture {arch!r} "
                                   f"expects {tuple(v.shape)}")
     model.load_state_dict(state, strict=True)
-
-
-def load_model(path: str | os.PathLike, expect_arch: str | None = None,
-               map_location: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
-    """(model in eval mode, checkpoint dict) from a checkpoint file or run folder, an exported .safetensors file or
-    torchvision's AlexNet .pth (both through ``alexnet.interop.read_weights``)."""
-    if Path(path).suffix.lower() in (".safetensors", ".pth"):
-        from .interop import read_weights
-
-        ckpt = read_weights(path, map_location)
-    else:
-        ckpt = load_checkpoint(path, map_location)
-    model = model_from_checkpoint(ckpt, path, expect_arch)
-    model.eval()
-    return model, ckpt

@@ -44,9 +44,9 @@ SCALED_NOTE = ("scaled for this machine: {resize}->{crop} px crops (paper 256->2
 
 
 def run_demo(cfg: DemoConfig, printer=print) -> dict:
-    from .checkpoint import load_model
     from .data import open_dataset, synthetic
     from .evaluate import evaluate
+    from .interop import load_model
     from .train import TrainConfig, train
     from .viz import neighbours_figure, plot_filters, tower_colour_specificity
 
@@ -67,7 +67,7 @@ def run_demo(cfg: DemoConfig, printer=print) -> dict:
 
     printer("[3/4] evaluating best.pt on the validation split: centre crop and the paper's 10 crops")
     model, ckpt = load_model(out / "best.pt")
-    prep = ckpt["data"]
+    prep = ckpt.preprocessing
     val_set = open_dataset(cfg.data, "val", image_size=prep["resize"])
     train_set = open_dataset(cfg.data, "train", image_size=prep["resize"])
     evals = {}

@@ -83,8 +83,8 @@ def evaluate_checkpoint(checkpoint: str, data: str, *, split: str = "val", crops
                         dataset_kind: str = "auto", strict: bool = False, progress: bool = True,
                         max_batches: int | None = None) -> dict:
     """The library call behind ``alexnet eval``: load a checkpoint, evaluate it on ``data``'s ``split``."""
-    from .checkpoint import load_model
     from .data import open_dataset
+    from .interop import load_model
 
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1; got {batch_size}")
@@ -92,12 +92,12 @@ def evaluate_checkpoint(checkpoint: str, data: str, *, split: str = "val", crops
         raise ConfigError(f"--max-batches must be >= 1; got {max_batches} (0 batches would report n=0 as 100% error)")
     dev = resolve_device(device)
     model, ckpt = load_model(checkpoint)
-    prep = ckpt.get("data") or {}
+    prep = ckpt.preprocessing or {}
     missing = [k for k in ("mean", "std", "crop", "resize") if k not in prep]
     if missing:
         raise ConfigError(f"{checkpoint}: checkpoint has no preprocessing fields {missing} (was it trained here?)")
     dataset = open_dataset(data, split, image_size=prep["resize"], strict=strict, kind=dataset_kind)
-    ck_classes = ckpt.get("classes")
+    ck_classes = ckpt.classes
     if ck_classes and list(dataset.classes) != list(ck_classes):
         raise ConfigError(f"{data} ({split}): its {len(dataset.classes)} classes differ from the checkpoint's "
                           f"{len(ck_classes)} classes (first: {list(dataset.classes)[:3]} vs {list(ck_classes)[:3]})")
@@ -106,5 +106,5 @@ def evaluate_checkpoint(checkpoint: str, data: str, *, split: str = "val", crops
     result = evaluate(model, dataset, prep, crops=crops, batch_size=batch_size, device=dev, precision=precision,
                       workers=workers, progress=progress, max_batches=max_batches)
     result.update({"checkpoint": str(checkpoint), "data": str(data), "split": split,
-                   "arch": ckpt["model_config"]["arch"], "bad_files": len(getattr(dataset, "bad_files", []))})
+                   "arch": ckpt.arch, "bad_files": len(getattr(dataset, "bad_files", []))})
     return result

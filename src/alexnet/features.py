@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .choices import FEATURE_POOLS
 from .errors import ConfigError, DataError
 from .runtime import resolve_device
 from .utils import atomic_output
@@ -74,7 +75,7 @@ def load_images(paths: list[Path], prep: dict, *, strict: bool = True) -> tuple[
     return torch.stack(good), ok_paths, bad
 
 
-def _channel_order(x: torch.Tensor, prep: dict) -> torch.Tensor:
+def apply_channel_order(x: torch.Tensor, prep: dict) -> torch.Tensor:
     """RGB uint8 batch -> the network's channel order (Caffe-converted networks expect BGR, with a BGR mean)."""
     return x.flip(1) if prep.get("channel_order", "RGB") == "BGR" and x.shape[1] == 3 else x
 
@@ -105,7 +106,7 @@ def batch_features(model: torch.nn.Module, images_uint8: torch.Tensor, prep: dic
     tap = LayerTap(model, layers)
     try:
         transform = EvalTransform(prep["crop"], mean=prep["mean"], std=prep["std"])
-        model(transform(_channel_order(images_uint8, prep)))
+        model(transform(apply_channel_order(images_uint8, prep)))
         out = {}
         for layer in layers:
             a = tap.captured[layer]
@@ -123,8 +124,8 @@ def extract_features(model: torch.nn.Module, images: list[Path], prep: dict, lay
 
     pool="avg" averages conv maps over space (N x C); fully connected outputs are unchanged.
     """
-    if pool not in ("none", "avg"):
-        raise ConfigError(f"--pool must be 'none' or 'avg'; got {pool!r}")
+    if pool not in FEATURE_POOLS:
+        raise ConfigError(f"--pool must be {' or '.join(repr(p) for p in FEATURE_POOLS)}; got {pool!r}")
     if not layers:
         raise ConfigError("--layer: give at least one layer")
     dev = device if isinstance(device, torch.device) else resolve_device(device)
@@ -155,14 +156,14 @@ def save_features(checkpoint: str, inputs: list[str], layers: list[str], out: st
     The .npz holds one array per layer (named as the layer), ``paths`` (the image files, in row order) and
     ``layers``.
     """
-    from .checkpoint import load_model
+    from .interop import load_model
 
     out = Path(out)
     if out.suffix != ".npz":
         raise ConfigError(f"-o {out}: expected a .npz file name")
     layers = list(dict.fromkeys(layers))   # --layer fc7 --layer fc7: one array, listed once
     model, ckpt = load_model(checkpoint)
-    prep = ckpt.get("data")
+    prep = ckpt.preprocessing
     if not prep:
         raise ConfigError(f"{checkpoint}: the checkpoint carries no preprocessing ('data' entry)")
     images = list_images(inputs)

@@ -5,23 +5,22 @@ from pathlib import Path
 
 import torch
 
+from .checkpoint import Checkpoint
+from .choices import EVAL_CROPS
 from .errors import ConfigError
+from .interop.classes import IMAGENET_CLASSES, imagenet_classes
 from .runtime import resolve_device
 
 
-def class_names(ckpt: dict, num_classes: int) -> list[str]:
+def class_names(ckpt: Checkpoint, num_classes: int) -> list[str]:
     """The checkpoint's class names; for unnamed 1000-class models the ILSVRC-2012 names shipped with the package."""
-    names = ckpt.get("classes")
+    names = ckpt.classes
     if names and len(names) == num_classes:
         return list(names)
-    if num_classes == 1000:
-        from importlib import resources
-
-        f = resources.files("alexnet") / "resources" / "imagenet_classes.txt"
-        if f.is_file():
-            lines = [ln.strip() for ln in f.read_text().splitlines() if ln.strip()]
-            if len(lines) == 1000:
-                return lines
+    if num_classes == IMAGENET_CLASSES:
+        lines = imagenet_classes()
+        if lines:
+            return lines
     return [f"class_{i}" for i in range(num_classes)]
 
 
@@ -32,18 +31,18 @@ def predict(checkpoint: str, images: list[str], *, topk: int = 5, crops: int = 1
 
     crops=10 averages the softmax over the paper's ten patches.  An unreadable image is a DataError naming it.
     """
-    from .checkpoint import load_model
     from .data import EvalTransform
-    from .features import _channel_order, list_images, load_images
+    from .features import apply_channel_order, list_images, load_images
+    from .interop import load_model
 
     if topk < 1:
         raise ConfigError(f"--topk must be >= 1; got {topk}")
-    if crops not in (1, 10):
-        raise ConfigError(f"--crops must be 1 or 10; got {crops}")
+    if crops not in EVAL_CROPS:
+        raise ConfigError(f"--crops must be {' or '.join(map(str, EVAL_CROPS))}; got {crops}")
     dev = resolve_device(device)
     model, ckpt = load_model(checkpoint)
     model.to(dev)
-    prep = ckpt.get("data")
+    prep = ckpt.preprocessing
     if not prep:
         raise ConfigError(f"{checkpoint}: the checkpoint carries no preprocessing ('data' entry)")
     num_classes = model.config.num_classes
@@ -54,7 +53,7 @@ def predict(checkpoint: str, images: list[str], *, topk: int = 5, crops: int = 1
     out = []
     for start in range(0, len(paths), batch_size):
         x, ok, _ = load_images(paths[start:start + batch_size], prep, strict=True)
-        x = transform(_channel_order(x.to(dev), prep))
+        x = transform(apply_channel_order(x.to(dev), prep))
         if crops == 10:
             b = x.shape[0]
             probs = model(x.flatten(0, 1)).float().softmax(-1).view(b, 10, -1).mean(1)

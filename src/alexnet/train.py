@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .checkpoint import Checkpoint
 from .config import TrainConfig
 from .distributed import DistContext
 from .errors import CheckpointError, ConfigError, TrainingDiverged
@@ -97,16 +98,16 @@ def flat_loss_hint(train_loss: float, num_classes: int, init: str) -> str | None
     return None
 
 
-def _training_state(path: Path) -> dict:
+def _training_state(path: Path) -> Checkpoint:
     from .checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(path)
-    if "train_config" not in ckpt or "epoch" not in ckpt:
+    if not ckpt.resumable:
         raise CheckpointError(f"{path}: not a resumable training checkpoint (no train state)")
     return ckpt
 
 
-def newest_training_state(resume: str | os.PathLike, say: Callable[[str], None]) -> tuple[Path, dict]:
+def newest_training_state(resume: str | os.PathLike, say: Callable[[str], None]) -> tuple[Path, Checkpoint]:
     """(file, checkpoint) to resume from: a checkpoint file as given, or in a run folder the readable one of
     last.pt / best.pt with the most steps (last.pt normally: it holds every epoch and mid-epoch save since the best
     one). An unreadable newer file is reported and the next one taken; none readable is a one-line error."""
@@ -123,7 +124,7 @@ def newest_training_state(resume: str | os.PathLike, say: Callable[[str], None])
     if not found:
         detail = "; ".join(problems) or "it holds no last.pt or best.pt"
         raise CheckpointError(f"--resume {resume}: no readable training checkpoint ({detail})")
-    path, ckpt = max(found, key=lambda pc: int(pc[1]["step"]))   # max keeps the first (last.pt) on a tie
+    path, ckpt = max(found, key=lambda pc: int(pc[1].step))   # max keeps the first (last.pt) on a tie
     for problem in problems:
         say(f"warning: {problem}; resuming from {path.name} instead")
     return path, ckpt
@@ -185,11 +186,11 @@ class Trainer:
         self.run.open(self._full_config(), self.state.step if ckpt is not None else None)
         self._announce(resume)
 
-    def load_resume(self, resume: str | os.PathLike) -> dict:
+    def load_resume(self, resume: str | os.PathLike) -> Checkpoint:
         """The checkpoint to continue (the newest complete training state of a run folder), checked against this
         config."""
         path, ckpt = newest_training_state(resume, self.say)
-        prev = ckpt["train_config"]
+        prev = ckpt.train_config
         for key in RESUME_KEYS:
             if prev.get(key) != getattr(self.cfg, key):
                 raise ConfigError(f"--resume {resume}: {key} was {prev.get(key)!r} in that run, now "
@@ -231,21 +232,22 @@ class Trainer:
                                    patience=cfg.patience, max_reductions=cfg.max_reductions,
                                    step_size=cfg.step_size)
 
-    def _restore(self, ckpt: dict, resume) -> None:
+    def _restore(self, ckpt: Checkpoint, resume) -> None:
         from .checkpoint import load_state_dict_checked
 
         classes = self.data.classes
-        if ckpt.get("classes") and list(ckpt["classes"]) != classes:
-            raise ConfigError(f"--resume {resume}: that run had {len(ckpt['classes'])} classes, {self.cfg.data} "
-                              f"has {len(classes)} (first: {list(ckpt['classes'])[:3]} vs {classes[:3]}); resume on "
+        if ckpt.classes and list(ckpt.classes) != classes:
+            raise ConfigError(f"--resume {resume}: that run had {len(ckpt.classes)} classes, {self.cfg.data} "
+                              f"has {len(classes)} (first: {list(ckpt.classes)[:3]} vs {classes[:3]}); resume on "
                               "the same data")
-        load_state_dict_checked(self.model, ckpt["model"], resume)
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.schedule.load_state_dict(ckpt["schedule"])
-        self.state = TrainState(epoch=int(ckpt["epoch"]), batch=int(ckpt.get("batch_in_epoch", 0)),
-                                step=int(ckpt["step"]), history=[dict(r) for r in ckpt.get("history", [])],
-                                best_err=float(ckpt.get("best_val_top1_error", math.inf)), rng=ckpt["rng"],
-                                aug_rng=ckpt.get("aug_rng"))
+        load_state_dict_checked(self.model, ckpt.state_dict, resume)
+        self.optimizer.load_state_dict(ckpt.optimizer)
+        self.schedule.load_state_dict(ckpt.schedule)
+        best = ckpt.best_val_top1_error
+        self.state = TrainState(epoch=int(ckpt.epoch), batch=int(ckpt.batch_in_epoch or 0), step=int(ckpt.step),
+                                history=[dict(r) for r in ckpt.history or []],
+                                best_err=math.inf if best is None else float(best), rng=ckpt.rng,
+                                aug_rng=ckpt.aug_rng)
         if self.state.batch == 0:
             set_rng_state(self.state.rng)
 
@@ -272,18 +274,16 @@ class Trainer:
             self.say(f"resumed from {self.resumed_from}: epoch {s.epoch + 1}, batch {s.batch}, step {s.step}")
 
     # -- checkpoints ---------------------------------------------------------------------------------------------
-    def checkpoint(self, epoch: int, batch_in_epoch: int, aug_generator, metrics: dict | None = None) -> dict:
+    def checkpoint(self, epoch: int, batch_in_epoch: int, aug_generator, metrics: dict | None = None) -> Checkpoint:
         """The training checkpoint: weights, optimizer, schedule and where the run is (built in one place)."""
         s = self.state
-        payload = {"model_config": self.model.config.to_dict(), "model": self.model.state_dict(),
-                   "classes": self.data.classes, "data": self.data.prep, "optimizer": self.optimizer.state_dict(),
-                   "schedule": self.schedule.state_dict(), "epoch": epoch, "batch_in_epoch": batch_in_epoch,
-                   "step": s.step, "rng": rng_state(),
-                   "aug_rng": aug_generator.get_state() if aug_generator is not None else None,
-                   "history": s.history, "best_val_top1_error": s.best_err, "train_config": self.cfg.to_dict()}
-        if metrics is not None:
-            payload["metrics"] = metrics
-        return payload
+        return Checkpoint(model_config=self.model.config, state_dict=self.model.state_dict(),
+                          classes=self.data.classes, preprocessing=self.data.prep, metrics=metrics,
+                          train_config=self.cfg.to_dict(), optimizer=self.optimizer.state_dict(),
+                          schedule=self.schedule.state_dict(), epoch=epoch, batch_in_epoch=batch_in_epoch,
+                          step=s.step, rng=rng_state(),
+                          aug_rng=aug_generator.get_state() if aug_generator is not None else None,
+                          history=s.history, best_val_top1_error=s.best_err)
 
     # -- one epoch -----------------------------------------------------------------------------------------------
     def _epoch_batches(self, epoch: int):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-EXPORT_FORMATS = ("onnx", "torchscript", "safetensors")   # = alexnet.interop.EXPORT_FORMATS (no torch import here)
+from ..choices import EXPORT_FORMATS
 
 
 def register(sub) -> None:
@@ -74,10 +74,9 @@ def register(sub) -> None:
 
 
 def _print_converted(path, args) -> int:
-    from ..interop import describe_weights, load_weights
+    from ..interop import describe_weights, load_model
 
-    _, meta = load_weights(path)
-    summary = {"output": str(path), **describe_weights(meta)}
+    summary = {"output": str(path), **describe_weights(load_model(path).checkpoint)}
     if args.json:
         print(json.dumps(summary))
         return 0
@@ -113,9 +112,9 @@ def run_export(args) -> int:
     from pathlib import Path
 
     from ..errors import ConfigError
-    from ..interop import _format_from_suffix, check_export, export_model
+    from ..interop import check_export, export_model, format_from_suffix
 
-    fmt = args.fmt or _format_from_suffix(Path(args.output))
+    fmt = args.fmt or format_from_suffix(Path(args.output))
     if fmt is None:
         raise ConfigError(f"--format not given and {args.output!r} has no known extension "
                           "(.onnx, .ts, .torchscript, .safetensors); pass --format")

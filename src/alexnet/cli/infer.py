@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+from ..choices import EVAL_CROPS, FEATURE_POOLS
+
 
 def register(sub) -> None:
     from . import HelpFormatter
@@ -16,7 +18,7 @@ def register(sub) -> None:
     p.add_argument("images", nargs="+", help="image files or folders")
     p.add_argument("--checkpoint", required=True, help="checkpoint file or run folder")
     p.add_argument("--topk", type=int, default=5)
-    p.add_argument("--crops", type=int, default=1, choices=(1, 10), help="10: the paper's 10-patch average")
+    p.add_argument("--crops", type=int, default=1, choices=EVAL_CROPS, help="10: the paper's 10-patch average")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_predict)
@@ -32,7 +34,7 @@ def register(sub) -> None:
     f.add_argument("--checkpoint", required=True)
     f.add_argument("--layer", nargs="+", action="extend", required=True, dest="layers",
                    help="layer name(s); repeatable: --layer conv1 --layer fc7")
-    f.add_argument("--pool", default="none", choices=("none", "avg"), help="avg: spatial mean of conv maps")
+    f.add_argument("--pool", default="none", choices=FEATURE_POOLS, help="avg: spatial mean of conv maps")
     f.add_argument("-o", "--output", required=True, help="output .npz")
     f.add_argument("--batch-size", type=int, default=32)
     f.add_argument("--skip-bad", action="store_true", help="skip unreadable images (listed) instead of failing")

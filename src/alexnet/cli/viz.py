@@ -55,7 +55,7 @@ def run_curves(args) -> int:
 
 
 def run_filters(args) -> int:
-    from ..checkpoint import load_model
+    from ..interop import load_model
     from ..viz import plot_filters, tower_colour_specificity
 
     model, _ = load_model(args.checkpoint)
@@ -69,12 +69,12 @@ def run_filters(args) -> int:
 
 
 def run_neighbours(args) -> int:
-    from ..checkpoint import load_model
     from ..data import open_dataset
+    from ..interop import load_model
     from ..viz import neighbours_figure
 
     model, ckpt = load_model(args.checkpoint)
-    prep = ckpt.get("data") or {}
+    prep = ckpt.preprocessing or {}
     train_set = open_dataset(args.data, "train", image_size=prep.get("resize"))
     val_set = open_dataset(args.data, "val", image_size=prep.get("resize"))
     r = neighbours_figure(model, prep, train_set, val_set, args.output, queries=args.queries, k=args.k,

@@ -65,19 +65,19 @@ def run_ablation(exp: Experiment, cfg: ExperimentConfig, printer: Printer) -> Re
 
 
 def _row(name: str, cfg: ExperimentConfig, v: Variant, seed: int, run: dict, data: Path) -> dict:
-    from ..checkpoint import load_model
+    from ..interop import load_model
     from ..model import count_parameters
 
     hist, tcfg = run["history"], run["train_config"]
     last = hist[-1]
     model, ckpt = load_model(run["run_dir"] / "last.pt")
-    ev = train_set_error(model, ckpt["data"], data, cfg.train_eval_images or 0, seed, cfg)
+    ev = train_set_error(model, ckpt.preprocessing, data, cfg.train_eval_images or 0, seed, cfg)
     vals = [h["val_top1_error"] for h in hist if h.get("val_top1_error") is not None]
     secs, ips = timing(hist)
     train_top1 = ev["top1_error"] if ev else last.get("train_top1_error")
     val_top1 = last.get("val_top1_error")
     params = count_parameters(model)
-    n_classes = len(ckpt.get("classes") or []) or None
+    n_classes = len(ckpt.classes or []) or None
     top5 = top5_meaningful(n_classes)
     return {
         "experiment": name, "variant": v.name, "seed": seed, "config": v.describe(),

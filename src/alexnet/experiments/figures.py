@@ -21,13 +21,13 @@ PIXEL_SIZE = 64         # the pixel-space baseline compares images at most this 
 
 def _networks(cfg: ExperimentConfig, printer: Printer, name: str) -> tuple[list[dict], str]:
     """[{source, seed, model, ckpt}] from --checkpoint, or one brief training run per seed; plus a setup sentence."""
-    from ..checkpoint import load_model
+    from ..interop import load_model
 
     if cfg.checkpoint:
         model, ckpt = load_model(cfg.checkpoint)
-        seed = (ckpt.get("train_config") or {}).get("seed")
+        seed = (ckpt.train_config or {}).get("seed")
         return [{"source": str(cfg.checkpoint), "seed": seed, "model": model, "ckpt": ckpt}], \
-            f"network: checkpoint `{cfg.checkpoint}` ({ckpt['model_config']['arch']})"
+            f"network: checkpoint `{cfg.checkpoint}` ({ckpt.arch})"
     data = ensure_data(cfg, printer)
     v = Variant("paper", "paper")
     nets, tcfg = [], None
@@ -136,10 +136,10 @@ def run_neighbours(exp: Experiment, cfg: ExperimentConfig, printer: Printer) -> 
     dev = resolve_device(cfg.device)
     rows, files = [], {}
     for i, net in enumerate(nets):
-        model, prep = net["model"].to(dev).eval(), net["ckpt"]["data"]
+        model, prep = net["model"].to(dev).eval(), net["ckpt"].preprocessing
         train_set = open_dataset(str(data), "train", image_size=prep["resize"])
         val_set = open_dataset(str(data), "val", image_size=prep["resize"])
-        classes = net["ckpt"].get("classes")
+        classes = net["ckpt"].classes
         if classes and list(classes) != list(train_set.classes):
             from ..errors import ConfigError
 

@@ -113,7 +113,7 @@ def _chance(run_dir: Path) -> float | None:
     from ..checkpoint import load_checkpoint
 
     try:
-        classes = load_checkpoint(Path(run_dir) / "last.pt").get("classes")
+        classes = load_checkpoint(Path(run_dir) / "last.pt").classes
     except Exception:  # noqa: BLE001 - only a line on a plot
         return None
     return 1 - 1 / len(classes) if classes else None

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoint import load_model   # the one place serve/ names the loader
+from ..checkpoint import Checkpoint
+from ..interop import load_model   # the one place serve/ names the loader
 from ..data import EvalTransform, read_image
 from ..errors import ConfigError, DataError
 from ..features import LayerTap, batch_features, hooked_module_name
@@ -47,7 +48,7 @@ class ServedModel:
     """A network in eval mode with what describes it; ``forward_lock`` serialises forward passes."""
 
     model: torch.nn.Module
-    ckpt: dict
+    ckpt: Checkpoint
     source: str
     prep: dict
     names: list[str]
@@ -56,7 +57,7 @@ class ServedModel:
     @classmethod
     def load(cls, source: str) -> "ServedModel":
         model, ckpt = load_model(source)
-        prep = ckpt.get("data")
+        prep = ckpt.preprocessing
         if not prep:
             raise ConfigError(f"{source}: the checkpoint carries no preprocessing ('data' entry)")
         return cls(model.eval(), ckpt, str(source), prep, class_names(ckpt, model.config.num_classes))
@@ -90,15 +91,15 @@ class ServedModel:
         """The model's card: architecture, switches, parameters, preprocessing, provenance, measured accuracy."""
         cfg = self.model.config
         accuracy = {}
-        best = self.ckpt.get("best_val_top1_error")
+        best = self.ckpt.best_val_top1_error
         if best is not None and best == best and best != float("inf"):
             accuracy["val_top1_error"] = float(best)
-        metrics = self.ckpt.get("metrics") or {}
+        metrics = self.ckpt.metrics or {}
         for key in ("val_top1_error", "val_top5_error", "top1_error", "top5_error", "epoch"):
             if isinstance(metrics.get(key), (int, float)) and key not in accuracy:
                 accuracy[key] = metrics[key]
         prep = {k: v for k, v in self.prep.items() if k != "stats"}
-        src = self.ckpt.get("source") or {"kind": "alexnet checkpoint"}
+        src = self.ckpt.source or {"kind": "alexnet checkpoint"}
         return {"architecture": cfg.arch, "switches": cfg.to_dict(), "parameters": count_parameters(self.model),
                 "layers": [{"layer": r["layer"], "output": list(r["output"]), "parameters": r["parameters"]}
                            for r in describe(self.model)],

@@ -1,0 +1,81 @@
+"""Converting pretrained weights into our files: torchvision's and Caffe's AlexNet -> .pt checkpoint or .safetensors.
+
+Converted networks carry their preprocessing and class names in the record, so ``alexnet eval``/``predict``/
+``features``/``export`` use them like networks trained here.  Every file is checked (names, shapes) before it is
+written, and written atomically.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Sequence
+
+from ..checkpoint import Checkpoint, safe_torch_load, save_checkpoint
+from ..errors import CheckpointError, ConfigError
+from .caffe import caffe_checkpoint
+from .caffemodel import read_caffemodel
+from .safetensors import write_safetensors
+from .torchvision import torchvision_checkpoint, unwrap_torchvision
+
+_TORCHVISION_HASH = re.compile(r"-([a-f0-9]{6,})\.[^.]+$")   # torchvision's file names end in -<sha256 prefix>.pth
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_weights(out: str | os.PathLike, ckpt: Checkpoint) -> Path:
+    """The record as an alexnet checkpoint (.pt) or .safetensors, by ``out``'s extension."""
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix == ".safetensors":
+        return write_safetensors(out, ckpt)
+    if suffix in (".pt", ".pth"):
+        return save_checkpoint(out, ckpt)
+    raise ConfigError(f"{out}: output must end in .pt (alexnet checkpoint) or .safetensors; got {out.suffix!r}")
+
+
+def convert_torchvision(src: str | os.PathLike, out: str | os.PathLike, *, classes: Sequence[str] | None = None,
+                        check_hash: bool = True) -> Path:
+    """torchvision ``alexnet-owt-*.pth`` -> our checkpoint (``.pt``) or ``.safetensors`` at ``out``.
+
+    ``check_hash``: torchvision file names end in the first hex digits of the file's sha256 (``-7be5be79.pth``);
+    a mismatch means a corrupt or modified download and is refused.
+    """
+    src = Path(src)
+    obj = safe_torch_load(src)
+    digest = sha256_file(src)
+    m = _TORCHVISION_HASH.search(src.name)
+    if check_hash and m and not digest.startswith(m.group(1)):
+        raise CheckpointError(f"{src}: sha256 {digest[:12]}... does not start with {m.group(1)!r} as the file name "
+                              "says: a corrupt or modified download (check_hash=False / --no-check-hash to convert "
+                              "it anyway)")
+    source = {"kind": "torchvision", "file": src.name, "sha256": digest}
+    ckpt = torchvision_checkpoint(unwrap_torchvision(obj, str(src)), str(src), source, classes)
+    ckpt.build_model(src, expect_arch="owt")   # validates names and shapes before writing
+    return write_weights(out, ckpt)
+
+
+def convert_caffe(caffemodel_path: str | os.PathLike, out_path: str | os.PathLike, *,
+                  mean: str | os.PathLike | Sequence[float] | None = None, rgb: bool = False,
+                  classes: Sequence[str] | None = None) -> Path:
+    """Caffe ``bvlc_alexnet.caffemodel`` -> our ``paper`` network (two towers, Caffe's LRN: alpha/n, k=1; 227 crops)
+    as a .pt checkpoint or .safetensors at ``out_path``.
+
+    The network keeps Caffe's BGR input: the record's preprocessing says ``channel_order: "BGR"`` with the BGR
+    ``mean`` (``mean``: a .npy/.binaryproto mean image, averaged per channel, or B,G,R values; default 104, 117,
+    123), so eval/predict/features flip RGB images before normalising.  ``rgb=True`` instead reverses conv1's input
+    channels and records an RGB network (useful for exported ONNX/TorchScript models).  Caffe warps images to
+    256x256 before the 227 crop; our pipeline resizes the shorter side to 256 (same crop).
+    """
+    src = Path(caffemodel_path)
+    ckpt = caffe_checkpoint(read_caffemodel(src), str(src), mean=mean, rgb=rgb, classes=classes)
+    ckpt.source.update({"file": src.name, "sha256": sha256_file(src)})
+    ckpt.build_model(src)   # validates names and shapes before writing
+    return write_weights(out_path, ckpt)
