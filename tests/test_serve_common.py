@@ -8,7 +8,7 @@ import zlib
 import numpy as np
 from PIL import Image
 
-from alexnet.checkpoint import save_checkpoint
+from alexnet.checkpoint import Checkpoint, save_checkpoint
 from alexnet.model import build_model
 
 CLASSES = ["cat", "dog", "car", "tree", "boat"]
@@ -24,8 +24,8 @@ def tiny_checkpoint(path, arch: str = "paper", **switches):
     prep = dict(PREP)
     if m.config.in_channels == 1:
         prep.update(mean=[115.0], std=[60.0], channels=1)
-    save_checkpoint(path, {"model_config": m.config.to_dict(), "model": m.state_dict(), "data": prep,
-                           "classes": CLASSES, "best_val_top1_error": 0.25})
+    save_checkpoint(path, Checkpoint(model_config=m.config, state_dict=m.state_dict(), preprocessing=prep,
+                                     classes=CLASSES, best_val_top1_error=0.25))
     return path
 
 

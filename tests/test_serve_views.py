@@ -7,6 +7,7 @@ import pytest
 
 from fastapi.testclient import TestClient
 
+from alexnet.checkpoint import Checkpoint
 from alexnet.features import save_features
 from alexnet.model import build_model
 from alexnet.serve import load_served
@@ -46,7 +47,8 @@ def test_every_architecture_is_served(tmp_path, arch, switches, convs, fcs, towe
 def test_owt_built_in_memory_is_served():
     # torchvision's layout has a fixed 9216 x 4096 fc6: built here rather than saved, to keep the test small
     m = build_model("owt", num_classes=len(CLASSES), input_size=64).eval()
-    served = ServedModel(m, {"classes": CLASSES}, "owt-in-memory", dict(PREP), CLASSES)
+    record = Checkpoint(model_config=m.config, state_dict=m.state_dict(), classes=CLASSES, preprocessing=dict(PREP))
+    served = ServedModel(m, record, "owt-in-memory", dict(PREP), CLASSES)
     res, card = inspect(create_app(served))
     assert res["layers"][0]["shape"][0] == 64 and card["switches"]["lrn"] is False
 
