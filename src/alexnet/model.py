@@ -327,8 +327,9 @@ def build_owt(cfg: ModelConfig) -> nn.Module:
 class CifarNet(_Named):
     """Krizhevsky's four-layer CIFAR-10 network (cuda-convnet ``layers-18pct``), the net of Figure 1.
 
-    conv1 5x5x32 -> max-pool 3/2 -> rnorm1 -> conv2 5x5x32 -> rnorm2 -> avg-pool 3/2 -> conv3 5x5x64 ->
-    avg-pool 3/2 -> fc10.  cuda-convnet pools with ceil rounding (32 -> 16 -> 8 -> 4).  Its response
+    conv1 5x5x32 -> max-pool 3/2 -> rnorm1 -> conv2 5x5x32 -> avg-pool 3/2 -> rnorm2 -> conv3 5x5x64 ->
+    avg-pool 3/2 -> fc10: each block pools first, then normalises (``layers-18pct.cfg``: ``[rnorm2]
+    inputs=pool2``; Caffe's ``cifar10_full``: ``norm2`` on ``pool2``).  cuda-convnet pools with ceil rounding (32 -> 16 -> 8 -> 4).  Its response
     normalisation (``rnorm``) is over 3x3 neighbourhoods within a map (scale 5e-5 / 9, power 0.75); with
     ``lrn=False`` these layers are identities.  ``init="paper"`` uses the cfg's stds (1e-4 for conv1,
     1e-2 elsewhere) and zero biases.
@@ -349,8 +350,8 @@ class CifarNet(_Named):
         s = _pool_out(s, ov, True)
         self.conv2 = nn.Conv2d(32, 32, 5, padding=2)
         self.relu2 = make_activation(act)
-        self.norm2 = SpatialResponseNorm() if cfg.lrn else nn.Identity()
         self.pool2 = make_avg_pool(ov, ceil_mode=True)
+        self.norm2 = SpatialResponseNorm() if cfg.lrn else nn.Identity()   # on pool2: [rnorm2] inputs=pool2
         s = _pool_out(s, ov, True)
         self.conv3 = nn.Conv2d(32, 64, 5, padding=2)
         self.relu3 = make_activation(act)
@@ -370,7 +371,7 @@ class CifarNet(_Named):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.norm1(self.pool1(self.relu1(self.conv1(x))))
-        x = self.pool2(self.norm2(self.relu2(self.conv2(x))))
+        x = self.norm2(self.pool2(self.relu2(self.conv2(x))))   # pool first, then normalise (as in block 1)
         return self.pool3(self.relu3(self.conv3(x)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
