@@ -368,3 +368,25 @@ def test_paper_network_fused_training_step_equals_unfused(towers):
     with torch.no_grad():
         h1 = model.pool1(model.norm1(model.relu1(model.conv1(x))))
         torch.testing.assert_close(seen["pool2"], model.pool2(model.norm2(model.relu2(model.conv2(h1)))))
+
+
+@pytest.mark.parametrize("convention, k, over_n, groups", [("paper", 2.0, False, 2), ("cuda-convnet", 2.0, True, 2),
+                                                           ("caffe", 1.0, True, 1)])
+def test_each_lrn_convention_is_complete(convention, k, over_n, groups):
+    """Each convention carries its own k, alpha scaling and tower clipping into the network (--lrn-convention caffe
+    used to keep the paper's k=2); an explicit lrn_k still wins (Caffe weights whose prototxt sets k)."""
+    from alexnet import build_model
+
+    m = build_model("paper", num_classes=4, input_size=64, fc_size=8, lrn_convention=convention)
+    assert m.config.lrn_k == k and m.norm1.k == k and m.norm2.k == k
+    assert m.norm1.groups == groups and m.norm1.scale == pytest.approx(1e-4 / 5 if over_n else 1e-4)
+    x = torch.relu(torch.randn(2, 96, 9, 9)) * 30
+    if convention == "paper":   # the paper's text = torch's module with alpha * n, per tower
+        want = torch.cat([torch.nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2)(h) for h in x.chunk(2, 1)], 1)
+    elif convention == "cuda-convnet":   # minDiv 2 + scale/size: torch's own formula, per tower
+        want = torch.cat([torch.nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2)(h) for h in x.chunk(2, 1)], 1)
+    else:                        # Caffe: k=1, alpha/n, all 96 maps at once
+        want = torch.nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1)(x)
+    torch.testing.assert_close(m.norm1(x), want, rtol=1e-5, atol=1e-6)
+    assert build_model("paper", num_classes=4, input_size=64, fc_size=8, lrn_convention=convention,
+                       lrn_k=3.0).norm1.k == 3.0

@@ -250,3 +250,38 @@ def test_init_schemes_are_the_choices():
     from alexnet.init import INIT_SCHEMES
 
     assert tuple(INIT_SCHEMES) == INITS
+
+
+def _rnorm_by_hand(a, size=3, scale=5e-5, power=0.75, k=1.0):
+    """cuda-convnet's rnorm written out: a / (k + scale/size^2 * sum of a^2 over the size x size window)^power,
+    zero outside the map."""
+    n, c, h, w = a.shape
+    out = torch.empty_like(a)
+    r = size // 2
+    for i in range(h):
+        for j in range(w):
+            win = a[:, :, max(0, i - r):i + r + 1, max(0, j - r):j + r + 1]
+            s = win.pow(2).sum(dim=(2, 3))
+            out[:, :, i, j] = a[:, :, i, j] / (k + scale / size ** 2 * s) ** power
+    return out
+
+
+def test_cifar_blocks_pool_then_normalise_as_the_cfg():
+    """Krizhevsky's layers-18pct.cfg, layer by layer: conv1 -> relu -> pool1 (max 3/2) -> rnorm1 -> conv2 -> relu ->
+    pool2 (avg 3/2) -> rnorm2 ([rnorm2] inputs=pool2) -> conv3 -> relu -> pool3 (avg 3/2) -> fc10. The reference
+    below is built from that list with the network's own weights; Caffe's cifar10_full has the same order."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    m = build_model("cifar", init="kaiming").double().eval()
+    x = torch.randn(2, 3, 32, 32, dtype=torch.float64) * 40
+    a = F.relu(F.conv2d(x, m.conv1.weight, m.conv1.bias, padding=2))
+    a = _rnorm_by_hand(F.max_pool2d(a, 3, 2, ceil_mode=True))
+    a = F.relu(F.conv2d(a, m.conv2.weight, m.conv2.bias, padding=2))
+    a = _rnorm_by_hand(F.avg_pool2d(a, 3, 2, ceil_mode=True))
+    a = F.relu(F.conv2d(a, m.conv3.weight, m.conv3.bias, padding=2))
+    a = F.avg_pool2d(a, 3, 2, ceil_mode=True)
+    want = F.linear(a.flatten(1), m.fc10.weight, m.fc10.bias)
+    torch.testing.assert_close(m(x), want, rtol=1e-5, atol=1e-5)   # rnorm computes in float32
+    order = [name for name, _ in m.named_children()]
+    assert order.index("pool2") < order.index("norm2")

@@ -12,8 +12,10 @@ from __future__ import annotations
 ARCHS = ("paper", "paper-1tower", "owt", "cifar")
 ACTIVATIONS = ("relu", "tanh")                       # section 3.1
 TOWERS = (1, 2)                                      # section 3.2
-# LRN (section 3.3): "paper" = the text's k + alpha * sum; "caffe" = k=1, alpha/n (bvlc_alexnet's weights).
-LRN_CONVENTIONS = ("paper", "caffe")
+# LRN (section 3.3), three conventions (alexnet.layers.LRN_CONVENTION_TABLE): "paper" = the text, k=2 + alpha * sum,
+# per tower; "cuda-convnet" = Krizhevsky's own code, k=2 + alpha/n * sum, per tower; "caffe" = bvlc_alexnet,
+# k=1 + alpha/n * sum across both towers.
+LRN_CONVENTIONS = ("paper", "cuda-convnet", "caffe")
 LRN_BACKENDS = ("auto", "eager", "compiled")
 INITS = ("paper", "caffe", "kaiming", "default")     # section 5; default = PyTorch's own
 

@@ -41,7 +41,7 @@ from torch import nn
 from .choices import ACTIVATIONS, ARCHS, INITS, LRN_CONVENTIONS, TOWERS
 from .errors import ConfigError
 from .init import initialize
-from .layers import (LRN_ALPHA, LRN_BETA, LRN_K, LRN_SIZE, LocalResponseNorm, SpatialResponseNorm, lrn_max_pool2d,
+from .layers import (LRN_ALPHA, LRN_BETA, LRN_CONVENTION_TABLE, LRN_SIZE, LocalResponseNorm, SpatialResponseNorm, lrn_max_pool2d,
                      make_activation, make_avg_pool, make_max_pool)
 
 # The paper's layer table (section 3.5): kernels per conv layer, and units per fully connected layer.
@@ -64,14 +64,18 @@ class ModelConfig:
     in_channels: int = 3
     activation: str = "relu"           # section 3.1: relu | tanh
     lrn: bool = True                   # section 3.3
-    lrn_convention: str = "paper"      # "paper": k + alpha*sum; "caffe": k + alpha/n*sum, over both towers
-    lrn_k: float = LRN_K
+    lrn_convention: str = "paper"      # paper | cuda-convnet | caffe (layers.LRN_CONVENTION_TABLE)
+    lrn_k: float | None = None         # None: the convention's k (paper, cuda-convnet: 2; caffe: 1)
     overlap_pool: bool = True          # section 3.4: 3x3/2 (True) or 2x2/2 (False)
     dropout: float = PAPER_DROPOUT     # section 4.2: on fc6 and fc7 outputs
     towers: int = 2                    # section 3.2
     channels: tuple = PAPER_CHANNELS   # conv1..conv5 kernels
     fc_size: int = PAPER_FC            # fc6 and fc7 units
     init: str = "paper"
+
+    def __post_init__(self):
+        if self.lrn_k is None and self.lrn_convention in LRN_CONVENTION_TABLE:   # record the k actually used
+            object.__setattr__(self, "lrn_k", LRN_CONVENTION_TABLE[self.lrn_convention].k)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -179,7 +183,8 @@ class PaperAlexNet(_Named):
                 raise ConfigError(f"{name} has {c} kernels, not divisible by towers={t}")
         # 224 input: pad conv1 by 2 so that its maps are 55x55 as in Figure 2; 227 (Caffe): no padding.
         pad1 = 0 if cfg.input_size == 227 else 2
-        lrn_groups = t if cfg.lrn_convention == "paper" else 1
+        convention = LRN_CONVENTION_TABLE[cfg.lrn_convention]
+        lrn_groups = t if convention.per_tower else 1   # paper, cuda-convnet: each GPU normalises its own maps
 
         def lrn():
             return LocalResponseNorm(LRN_SIZE, LRN_ALPHA, LRN_BETA, cfg.lrn_k, cfg.lrn_convention, lrn_groups)
@@ -327,8 +332,9 @@ def build_owt(cfg: ModelConfig) -> nn.Module:
 class CifarNet(_Named):
     """Krizhevsky's four-layer CIFAR-10 network (cuda-convnet ``layers-18pct``), the net of Figure 1.
 
-    conv1 5x5x32 -> max-pool 3/2 -> rnorm1 -> conv2 5x5x32 -> rnorm2 -> avg-pool 3/2 -> conv3 5x5x64 ->
-    avg-pool 3/2 -> fc10.  cuda-convnet pools with ceil rounding (32 -> 16 -> 8 -> 4).  Its response
+    conv1 5x5x32 -> max-pool 3/2 -> rnorm1 -> conv2 5x5x32 -> avg-pool 3/2 -> rnorm2 -> conv3 5x5x64 ->
+    avg-pool 3/2 -> fc10: each block pools first, then normalises (``layers-18pct.cfg``: ``[rnorm2]
+    inputs=pool2``; Caffe's ``cifar10_full``: ``norm2`` on ``pool2``).  cuda-convnet pools with ceil rounding (32 -> 16 -> 8 -> 4).  Its response
     normalisation (``rnorm``) is over 3x3 neighbourhoods within a map (scale 5e-5 / 9, power 0.75); with
     ``lrn=False`` these layers are identities.  ``init="paper"`` uses the cfg's stds (1e-4 for conv1,
     1e-2 elsewhere) and zero biases.
@@ -349,8 +355,8 @@ class CifarNet(_Named):
         s = _pool_out(s, ov, True)
         self.conv2 = nn.Conv2d(32, 32, 5, padding=2)
         self.relu2 = make_activation(act)
-        self.norm2 = SpatialResponseNorm() if cfg.lrn else nn.Identity()
         self.pool2 = make_avg_pool(ov, ceil_mode=True)
+        self.norm2 = SpatialResponseNorm() if cfg.lrn else nn.Identity()   # on pool2: [rnorm2] inputs=pool2
         s = _pool_out(s, ov, True)
         self.conv3 = nn.Conv2d(32, 64, 5, padding=2)
         self.relu3 = make_activation(act)
@@ -370,7 +376,7 @@ class CifarNet(_Named):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.norm1(self.pool1(self.relu1(self.conv1(x))))
-        x = self.pool2(self.norm2(self.relu2(self.conv2(x))))
+        x = self.norm2(self.pool2(self.relu2(self.conv2(x))))   # pool first, then normalise (as in block 1)
         return self.pool3(self.relu3(self.conv3(x)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -410,7 +416,7 @@ def _check_switches(cfg: ModelConfig) -> None:
     if cfg.num_classes < 1:
         raise ConfigError(f"num_classes must be >= 1; got {cfg.num_classes}")
     if cfg.lrn_convention not in LRN_CONVENTIONS:
-        raise ConfigError(f"lrn_convention must be 'paper' or 'caffe'; got {cfg.lrn_convention!r}")
+        raise ConfigError(f"lrn_convention must be one of {', '.join(LRN_CONVENTIONS)}; got {cfg.lrn_convention!r}")
 
 
 def make_config(arch: str = "paper", **switches) -> ModelConfig:
@@ -442,7 +448,7 @@ def build_model(arch: str = "paper", num_classes: int | None = None, **switches)
 
     >>> m = build_model("paper", num_classes=10, input_size=128, lrn=False, towers=1)
     num_classes: None gives the architecture's default (1000; cifar: 10).
-    Switches: activation ("relu"|"tanh"), lrn (bool), lrn_convention ("paper"|"caffe"), overlap_pool (bool),
+    Switches: activation ("relu"|"tanh"), lrn (bool), lrn_convention ("paper"|"cuda-convnet"|"caffe"), overlap_pool (bool),
     dropout (float), towers (1|2), init ("paper"|"caffe"|"kaiming"|"default"), input_size, in_channels,
     channels (5 kernel counts), fc_size.
     """

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from .errors import ConfigError
-from .layers import LRN_ALPHA, LRN_BETA, LRN_SIZE, LocalResponseNorm, make_activation, make_max_pool
+from .layers import LRN_CONVENTION_TABLE, LRN_ALPHA, LRN_BETA, LRN_SIZE, LocalResponseNorm, make_activation, make_max_pool
 from .model import PaperAlexNet, model_from_config
 
 # The grouped network's parametrised layers; each is split along dim 0 (output kernels / units) between the towers.
@@ -131,9 +131,10 @@ class TowerParallelAlexNet(nn.Module):
             raise ConfigError("tower parallelism splits the two-tower paper network (arch 'paper', towers=2); "
                               f"got {getattr(cfg, 'arch', type(model).__name__)!r} with "
                               f"towers={getattr(cfg, 'towers', None)}")
-        if cfg.lrn and cfg.lrn_convention != "paper":
-            raise ConfigError("tower parallelism needs lrn_convention='paper' (per-tower LRN); the 'caffe' "
-                              "convention normalises across both towers, which the paper's GPUs never exchanged")
+        if cfg.lrn and not LRN_CONVENTION_TABLE[cfg.lrn_convention].per_tower:
+            raise ConfigError(f"tower parallelism needs a per-tower LRN (lrn_convention paper or cuda-convnet); "
+                              f"'{cfg.lrn_convention}' normalises across both towers, which the paper's GPUs never "
+                              "exchanged")
         if cfg.num_classes < 2 or cfg.fc_size < 2:
             raise ConfigError("tower parallelism needs at least 2 classes and fc_size >= 2 (split across towers)")
         devs = tuple(torch.device(d) for d in devices)

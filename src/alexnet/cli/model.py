@@ -32,7 +32,9 @@ def add_model_switches(p) -> None:
     add_on_off(g, "lrn", "lrn", "local response normalization on (default: on; owt: off)",
                "LRN off (section 3.3 ablation)")
     g.add_argument("--lrn-convention", choices=LRN_CONVENTIONS, **arch_default,
-                   help="paper: k + alpha*sum; caffe: k + alpha/n*sum (default: paper)")
+                   help="section 3.3's formula as read by: paper (its text: k=2 + alpha*sum, per tower), cuda-convnet "
+                        "(its authors' code: k=2 + alpha/n*sum, per tower), caffe (bvlc_alexnet: k=1 + alpha/n*sum "
+                        "across both towers) (default: paper)")
     add_on_off(g, "overlap-pool", "overlap_pool", "3x3 stride-2 pooling (default)",
                "2x2 stride-2 pooling (section 3.4 ablation)")
     g.add_argument("--dropout", type=float, help="dropout on fc6/fc7 outputs (default: 0.5; cifar: 0)",

@@ -8,6 +8,8 @@ with k=2, n=5, alpha=1e-4, beta=0.75.  Trap: ``torch.nn.LocalResponseNorm`` and 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
@@ -18,6 +20,29 @@ LRN_SIZE = 5
 LRN_ALPHA = 1e-4
 LRN_BETA = 0.75
 LRN_K = 2.0
+
+
+@dataclass(frozen=True)
+class LRNConvention:
+    """How a code base reads section 3.3's formula: its k, whether alpha is divided by n, and whether the window
+    stops at a tower's channel boundary."""
+
+    name: str
+    k: float
+    alpha_over_size: bool
+    per_tower: bool
+    source: str
+
+
+# The paper's text and its authors' code disagree: cuda-convnet and cuda-convnet2 divide alpha by n (cuda-convnet2's
+# ImageNet layer params: scale=0.0001, size=5, minDiv=2 -- five times weaker than the text), each GPU normalising its
+# own maps; Caffe's bvlc_alexnet keeps Caffe's default k=1, divides alpha by n and normalises all 96/256 maps at once.
+LRN_CONVENTION_TABLE = {
+    "paper": LRNConvention("paper", LRN_K, False, True, "the paper's text (section 3.3): k + alpha * sum"),
+    "cuda-convnet": LRNConvention("cuda-convnet", LRN_K, True, True,
+                                  "Krizhevsky's cuda-convnet/cuda-convnet2: minDiv 2 + scale/size * sum, per GPU"),
+    "caffe": LRNConvention("caffe", 1.0, True, False, "Caffe bvlc_alexnet: k=1 + alpha/size * sum, both towers"),
+}
 
 
 def check_groups(channels: int, groups: int) -> None:

@@ -11,7 +11,8 @@ from torch import nn
 
 from ..choices import LRN_CONVENTIONS
 from ..errors import ConfigError
-from .formula import LRN_ALPHA, LRN_BETA, LRN_K, LRN_SIZE, check_groups, lrn_functional, lrn_shifted, lrn_window_matrix
+from .formula import (LRN_ALPHA, LRN_BETA, LRN_CONVENTION_TABLE, LRN_K, LRN_SIZE, check_groups, lrn_functional,
+                      lrn_shifted, lrn_window_matrix)
 from .kernels import LRNCompiledFunction, LRNFunction, dispatch, shape_key
 
 
@@ -30,7 +31,8 @@ def exporting() -> bool:
 class LocalResponseNorm(nn.Module):
     """The paper's cross-channel LRN (section 3.3); a fast, exact replacement for nn.LocalResponseNorm.
 
-    convention: ``"paper"`` sums ``alpha * sum a^2``; ``"caffe"`` (and torch) use ``alpha / size``.
+    convention: ``"paper"`` sums ``alpha * sum a^2``; ``"cuda-convnet"`` and ``"caffe"`` (and torch) use
+    ``alpha / size`` (``LRN_CONVENTION_TABLE``; the convention's k is the network's default, ``k`` here is explicit).
     groups: number of towers; the window is clipped at each tower's channel boundary.
     """
 
@@ -38,7 +40,7 @@ class LocalResponseNorm(nn.Module):
                  k: float = LRN_K, convention: str = "paper", groups: int = 1):
         super().__init__()
         if convention not in LRN_CONVENTIONS:
-            raise ConfigError(f"LRN convention must be 'paper' or 'caffe', got {convention!r}")
+            raise ConfigError(f"LRN convention must be one of {', '.join(LRN_CONVENTIONS)}; got {convention!r}")
         if size < 1:
             raise ConfigError(f"LRN size must be >= 1, got {size}")
         if groups < 1:
@@ -49,7 +51,7 @@ class LocalResponseNorm(nn.Module):
 
     @property
     def scale(self) -> float:
-        return self.alpha / self.size if self.convention == "caffe" else self.alpha
+        return self.alpha / self.size if LRN_CONVENTION_TABLE[self.convention].alpha_over_size else self.alpha
 
     @property
     def params(self) -> tuple:
