@@ -44,27 +44,34 @@ def evaluate(model: torch.nn.Module, dataset, prep: Mapping, *, crops: int = 1, 
     for i, (images, labels) in enumerate(bar):
         if max_batches is not None and i >= max_batches:
             break
-        images = images.to(dev, non_blocking=True)
         labels = labels.to(dev, non_blocking=True)
-        if channel_order == "BGR":   # Caffe-converted weights (alexnet.interop)
-            images = images.flip(1)
-        x = transform(images)
-        if crops == 10:
-            b = x.shape[0]
-            x = x.flatten(0, 1)
-        with autocast(dev, prec):
-            logits = model(to_layout(x, prec)).float()
-        if crops == 10:
-            probs = logits.softmax(-1).view(b, 10, -1).mean(1)
-            loss = F.nll_loss(probs.clamp_min(1e-12).log(), labels)
-            scores = probs
-        else:
-            loss = F.cross_entropy(logits, labels)
-            scores = logits
-        meter.update(scores.cpu(), labels.cpu(), loss.item())
+        scores, loss = batch_scores(model, images.to(dev, non_blocking=True), labels, transform, crops, dev, prec,
+                                    channel_order)
+        meter.update(scores.cpu(), labels.cpu(), loss)
     bar.close()
     model.train(was_training)
-    if world_size > 1:
+    return _summary(meter, classes, crops, dist if world_size > 1 else None)
+
+
+def batch_scores(model, images, labels, transform, crops: int, dev, prec, channel_order: str = "RGB"):
+    """(class scores, mean loss) of one batch of uint8 images: logits for one crop, the softmax averaged over the
+    10 patches for ten (section 4.1)."""
+    if channel_order == "BGR":   # Caffe-converted weights (alexnet.interop)
+        images = images.flip(1)
+    x = transform(images)
+    b = x.shape[0]
+    if crops == 10:
+        x = x.flatten(0, 1)
+    with autocast(dev, prec):
+        logits = model(to_layout(x, prec)).float()
+    if crops == 10:
+        probs = logits.softmax(-1).view(b, 10, -1).mean(1)
+        return probs, F.nll_loss(probs.clamp_min(1e-12).log(), labels).item()
+    return logits, F.cross_entropy(logits, labels).item()
+
+
+def _summary(meter: TopKMeter, classes: list, crops: int, dist) -> dict:
+    if dist is not None:   # every rank saw its own shard: sum the counts
         meter.load_state(dist.reduce(meter.state()))
         if classes:
             stacked = dist.reduce(torch.stack([meter.class_correct, meter.class_total]).double()).long()
