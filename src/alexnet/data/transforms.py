@@ -12,8 +12,8 @@ Scale of the eigenvalue term: the paper writes ``alpha_i * lambda_i`` with lambd
 whose units are pixel values *squared*: for 0-255 pixels lambda_1 is in the thousands (about 4,000-9,000 for
 natural images), so ``0.1 * lambda_1`` would shift pixels by hundreds of grey levels and destroy the image, and the
 same formula with 0-1 pixels gives a 255x smaller effect: it is not unit-free.  We use the square roots
-``sqrt(lambda_i)``, the standard deviation of the data along each principal axis (as fb.resnet.torch and most
-reimplementations, whose ImageNet "eigval" 0.2175/0.0188/0.0045 are of that kind): the shift is then 10% of the
+``sqrt(lambda_i)``, the standard deviation of the data along each principal axis, as Krizhevsky's own
+cuda-convnet2 does (its data provider draws the noise with ``color_stdevs`` along ``color_eig``): the shift is then 10% of the
 data's natural colour variation along each axis in any pixel unit (about 6 grey levels along the brightness axis for
 ImageNet-like data), which is the size of illumination change the paper describes.
 """
