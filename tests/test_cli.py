@@ -1,7 +1,8 @@
-import pytest
 import json
 import subprocess
 import sys
+
+import pytest
 
 from alexnet import __version__
 from alexnet.cli import main
@@ -40,4 +41,4 @@ def test_top_level_api_names_resolve():
         assert getattr(alexnet, name) is not None, name
     assert callable(alexnet.load_model) and alexnet.TrainConfig.__name__ == "TrainConfig"
     with pytest.raises(AttributeError):
-        alexnet.no_such_name
+        _ = alexnet.no_such_name

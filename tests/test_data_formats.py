@@ -10,7 +10,6 @@ from alexnet.data import available_splits, open_dataset
 from alexnet.data.datasets import detect_kind, download_dataset
 from alexnet.data.formats import Format, check_names, detection_order, format_names, get_format, register_format
 from alexnet.errors import DataError
-
 from test_data_datasets import make_folder, make_ilsvrc, write_cifar, write_mnist
 
 

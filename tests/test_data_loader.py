@@ -7,7 +7,6 @@ import torch
 from alexnet.data import EpochSampler, make_loader, open_dataset
 from alexnet.data.pack import pack_folder
 from alexnet.errors import ConfigError
-
 from test_data_datasets import make_folder, write_cifar
 
 

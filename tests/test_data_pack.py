@@ -10,7 +10,6 @@ from alexnet.data.bench import run_data_bench
 from alexnet.data.datasets import read_pack_meta
 from alexnet.data.pack import pack_folder
 from alexnet.errors import DataError
-
 from test_data_datasets import make_folder, write_mnist
 
 

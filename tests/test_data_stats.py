@@ -8,7 +8,6 @@ import torch
 
 from alexnet.data import DataStats, dataset_stats, open_dataset
 from alexnet.data.stats import STATS_FILE, compute_stats, stats_from_moments
-
 from test_data_datasets import make_folder
 
 

@@ -145,7 +145,8 @@ def test_ddp_step_equals_one_process_on_the_global_batch(ddp_run):
     for name, w in ref.state_dict().items():
         assert not torch.allclose(w, start[name]), f"{name} did not move: the test would prove nothing"
         for r in ranks:
-            torch.testing.assert_close(r["model"][name], w, rtol=1e-4, atol=1e-6, msg=lambda m: f"{name}: {m}")
+            torch.testing.assert_close(r["model"][name], w, rtol=1e-4, atol=1e-6,
+                                       msg=lambda m, name=name: f"{name}: {m}")
     # metrics summed across ranks count every sample of the global batch once, as one process does
     full = TopKMeter()
     full.update(logits, y, loss)

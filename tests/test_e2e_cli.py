@@ -119,7 +119,8 @@ MISTAKES = {
     "resume_other_shape": (["train", "--data", "data", "--out", "bad/run2", "--resume", "run",
                             *TRAIN_FLAGS[:4], "--fc-size", str(2 * FC), *TRAIN_FLAGS[6:]], "fc6.weight", "bad/run2"),
     "eval_other_classes": (["eval", "--checkpoint", "run", "--data", "data2", *CPU], "classes", None),
-    "torchvision_state_dict": (["predict", "x.jpg", "--checkpoint", "state_dict.pt", *CPU], "not an alexnet checkpoint", None),
+    "torchvision_state_dict": (["predict", "x.jpg", "--checkpoint", "state_dict.pt", *CPU], "not an alexnet checkpoint",
+                               None),
     # out-of-range flags that argparse cannot catch
     "synth_too_many_classes": (["data", "synth", "bad/s", "--classes", "20", "--no-progress"], "classes",
                                "bad/s"),

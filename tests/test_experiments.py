@@ -255,7 +255,8 @@ def test_command_line_names_what_differs_from_the_defaults():
     from alexnet.experiments.tables import command_line
 
     exp = EXPERIMENTS["lrn"]
-    cfg = ExperimentConfig(data="d", out="o", epochs=7, seeds=(0, 1, 2), arch="paper", reuse=False).resolve(exp.defaults)
+    cfg = ExperimentConfig(data="d", out="o", epochs=7, seeds=(0, 1, 2), arch="paper", reuse=False)
+    cfg = cfg.resolve(exp.defaults)
     assert command_line(exp, cfg) == "alexnet experiment lrn --data d --epochs 7 --seeds 0 1 2 --arch paper --out o"
     cfg = ExperimentConfig(out="o").resolve(EXPERIMENTS["relu-vs-tanh"].defaults)
     assert command_line(EXPERIMENTS["relu-vs-tanh"], cfg).split(" --data ")[1].split()[1:] == ["--out", "o"]

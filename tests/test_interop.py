@@ -13,11 +13,22 @@ import alexnet
 from alexnet.checkpoint import Checkpoint, save_checkpoint
 from alexnet.cli import main
 from alexnet.errors import CheckpointError, ConfigError
-from alexnet.interop import (CAFFE_MEAN_BGR, IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, check_export, convert_caffe,
-                             convert_torchvision, export_model, imagenet_classes, load_model,
-                             load_torchvision_state_dict, read_caffe_mean, read_caffemodel, read_safetensors,
-                             safetensors_metadata)
-
+from alexnet.interop import (
+    CAFFE_MEAN_BGR,
+    IMAGENET_MEAN_RGB,
+    IMAGENET_STD_RGB,
+    check_export,
+    convert_caffe,
+    convert_torchvision,
+    export_model,
+    imagenet_classes,
+    load_model,
+    load_torchvision_state_dict,
+    read_caffe_mean,
+    read_caffemodel,
+    read_safetensors,
+    safetensors_metadata,
+)
 
 # ---------------------------------------------------------------------------------------------------------------
 # torchvision

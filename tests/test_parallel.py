@@ -181,9 +181,9 @@ def test_across_devices_on_gpu():
 
 def test_trainer_with_tower_devices_matches_the_grouped_run(tmp_path, make_synth):
     from alexnet.checkpoint import load_checkpoint
-    from alexnet.interop import load_model
     from alexnet.cli import build_parser
     from alexnet.cli.train import config_from_args
+    from alexnet.interop import load_model
     from alexnet.train import train
 
     data = make_synth(classes=3, train_per_class=4, val_per_class=1, size=72, seed=1)

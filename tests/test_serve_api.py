@@ -7,7 +7,6 @@ import threading
 
 import pytest
 import torch
-
 from fastapi.testclient import TestClient
 
 from alexnet.predict import predict

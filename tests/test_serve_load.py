@@ -4,8 +4,6 @@ The timed benchmark is ``python -m alexnet.serve.bench`` (p50/p99 latency, image
 """
 from __future__ import annotations
 
-
-
 from alexnet.serve import load_served
 from alexnet.serve.app import create_app
 from alexnet.serve.bench import background_server, get, load_test

@@ -4,7 +4,6 @@ from __future__ import annotations
 import csv
 
 import pytest
-
 from fastapi.testclient import TestClient
 
 from alexnet.checkpoint import Checkpoint

@@ -22,8 +22,8 @@ import gc
 import math
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -31,8 +31,16 @@ import torch.nn.functional as F
 from .bench_config import BenchConfig, LRNBenchConfig
 from .choices import BENCH_MODES
 from .errors import ConfigError
-from .runtime import (Precision, autocast, cpu_has_fast_bf16, resolve_compile, resolve_device, resolve_precision,
-                      to_layout, tune_cpu_allocator)
+from .runtime import (
+    Precision,
+    autocast,
+    cpu_has_fast_bf16,
+    resolve_compile,
+    resolve_device,
+    resolve_precision,
+    to_layout,
+    tune_cpu_allocator,
+)
 
 MB = 1024 * 1024
 
@@ -312,7 +320,7 @@ def bench_lrn(*, batch_size: int = _LRN.batch_size, steps: int = _LRN.steps, war
         ours = LocalResponseNorm(groups=groups)
         ref = torch.nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0)
 
-        def run(fn):
+        def run(fn, x=x):
             xx = x.detach().requires_grad_(backward)
             _sync(dev)
             t0 = time.perf_counter()

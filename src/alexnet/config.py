@@ -13,7 +13,6 @@ from typing import Any
 from . import choices
 from .errors import ConfigError
 
-
 REQUIRED = object()   # a field with no default: a required flag
 
 

@@ -14,8 +14,8 @@ rank 0 writes logs, plots and checkpoints, and every rank resumes from the same 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 

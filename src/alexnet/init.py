@@ -12,7 +12,7 @@
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from torch import nn
 

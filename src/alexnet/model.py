@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import math
 import types
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
-from typing import Callable, Iterator, Mapping
 
 import torch
 from torch import nn
@@ -41,8 +41,18 @@ from torch import nn
 from .choices import ACTIVATIONS, ARCHS, INITS, LRN_CONVENTIONS, TOWERS
 from .errors import ConfigError
 from .init import initialize
-from .layers import (LRN_ALPHA, LRN_BETA, LRN_CONVENTION_TABLE, LRN_SIZE, LocalResponseNorm, SpatialResponseNorm, lrn_max_pool2d,
-                     make_activation, make_avg_pool, make_max_pool)
+from .layers import (
+    LRN_ALPHA,
+    LRN_BETA,
+    LRN_CONVENTION_TABLE,
+    LRN_SIZE,
+    LocalResponseNorm,
+    SpatialResponseNorm,
+    lrn_max_pool2d,
+    make_activation,
+    make_avg_pool,
+    make_max_pool,
+)
 
 # The paper's layer table (section 3.5): kernels per conv layer, and units per fully connected layer.
 PAPER_CHANNELS = (96, 256, 384, 384, 256)
@@ -334,10 +344,10 @@ class CifarNet(_Named):
 
     conv1 5x5x32 -> max-pool 3/2 -> rnorm1 -> conv2 5x5x32 -> avg-pool 3/2 -> rnorm2 -> conv3 5x5x64 ->
     avg-pool 3/2 -> fc10: each block pools first, then normalises (``layers-18pct.cfg``: ``[rnorm2]
-    inputs=pool2``; Caffe's ``cifar10_full``: ``norm2`` on ``pool2``).  cuda-convnet pools with ceil rounding (32 -> 16 -> 8 -> 4).  Its response
-    normalisation (``rnorm``) is over 3x3 neighbourhoods within a map (scale 5e-5 / 9, power 0.75); with
-    ``lrn=False`` these layers are identities.  ``init="paper"`` uses the cfg's stds (1e-4 for conv1,
-    1e-2 elsewhere) and zero biases.
+    inputs=pool2``; Caffe's ``cifar10_full``: ``norm2`` on ``pool2``).  cuda-convnet pools with ceil rounding
+    (32 -> 16 -> 8 -> 4).  Its response normalisation (``rnorm``) is over 3x3 neighbourhoods within a map
+    (scale 5e-5 / 9, power 0.75); with ``lrn=False`` these layers are identities.  ``init="paper"`` uses the
+    cfg's stds (1e-4 for conv1, 1e-2 elsewhere) and zero biases.
     """
 
     layer_names = ("conv1", "conv2", "conv3", "fc10")
@@ -448,9 +458,9 @@ def build_model(arch: str = "paper", num_classes: int | None = None, **switches)
 
     >>> m = build_model("paper", num_classes=10, input_size=128, lrn=False, towers=1)
     num_classes: None gives the architecture's default (1000; cifar: 10).
-    Switches: activation ("relu"|"tanh"), lrn (bool), lrn_convention ("paper"|"cuda-convnet"|"caffe"), overlap_pool (bool),
-    dropout (float), towers (1|2), init ("paper"|"caffe"|"kaiming"|"default"), input_size, in_channels,
-    channels (5 kernel counts), fc_size.
+    Switches: activation ("relu"|"tanh"), lrn (bool), lrn_convention ("paper"|"cuda-convnet"|"caffe"),
+    overlap_pool (bool), dropout (float), towers (1|2), init ("paper"|"caffe"|"kaiming"|"default"),
+    input_size, in_channels, channels (5 kernel counts), fc_size.
     """
     return model_from_config(make_config(arch, num_classes=num_classes, **switches))
 

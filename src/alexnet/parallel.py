@@ -23,13 +23,21 @@ the single-device ``paper`` network and back (``to_grouped_state_dict()``, ``fro
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from .errors import ConfigError
-from .layers import LRN_CONVENTION_TABLE, LRN_ALPHA, LRN_BETA, LRN_SIZE, LocalResponseNorm, make_activation, make_max_pool
+from .layers import (
+    LRN_ALPHA,
+    LRN_BETA,
+    LRN_CONVENTION_TABLE,
+    LRN_SIZE,
+    LocalResponseNorm,
+    make_activation,
+    make_max_pool,
+)
 from .model import PaperAlexNet, model_from_config
 
 # The grouped network's parametrised layers; each is split along dim 0 (output kernels / units) between the towers.

@@ -12,8 +12,9 @@ import io
 import json
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .errors import ConfigError
 from .utils import prepare_output_dir, write_text_atomic
@@ -101,7 +102,7 @@ class RunFolder(NullRunFolder):
         if is_best:
             self.save("best.pt", payload)
         write_metrics(self.out / "metrics.csv", history)
-        from .viz import plot_curves   # matplotlib is imported only by a run that writes a plot
+        from .viz import plot_curves  # matplotlib is imported only by a run that writes a plot
 
         plot_curves(history, self.out / "curves.png", title=self.title)
 

@@ -118,7 +118,7 @@ def tune_cpu_allocator() -> bool:
             import ctypes
 
             libc = ctypes.CDLL("libc.so.6")
-            libc.gnu_get_libc_version  # glibc only (musl has no mallopt knobs of this kind)
+            _ = libc.gnu_get_libc_version  # glibc only (musl has no mallopt knobs of this kind)
             m_trim_threshold, m_mmap_threshold = -1, -3
             tuned = bool(libc.mallopt(m_mmap_threshold, 1 << 30)) and bool(
                 libc.mallopt(m_trim_threshold, (1 << 31) - 1))

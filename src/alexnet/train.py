@@ -21,9 +21,10 @@ import math
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -92,7 +93,8 @@ def flat_loss_hint(train_loss: float, num_classes: int, init: str) -> str | None
         others = " or ".join(f"--init {i}" for i in ("caffe", "kaiming") if i != init)
         why = ("the known AlexNet plateau (Caffe used biases of 0.1 and std 0.005 in fc6/fc7 for this reason)"
                if init == "paper" else "a plateau")
-        return (f"training loss {train_loss:.3f} is still at ln({num_classes}) = {chance:.3f} (chance). Deep nets often "
+        return (f"training loss {train_loss:.3f} is still at ln({num_classes}) = {chance:.3f} (chance). "
+                f"Deep nets often "
                 f"sit there for a few epochs before they learn; with init={init!r} this is {why}. If it stays there, "
                 f"try {others}, a lower --lr, or more epochs.")
     return None

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from .errors import OutputError
 
-
 _ERRNO_TEXT = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
                errno.EACCES: "permission denied", errno.EPERM: "permission denied",
                errno.EROFS: "read-only file system", errno.EEXIST: "exists", errno.ENOTDIR: "a path part is a file",

@@ -1,18 +1,22 @@
 """Writes tests/data/v1/: checkpoints made by alexnet at commit 1405436 (checkpoint format version 1)."""
-import shutil, sys
+import shutil
+import sys
 from pathlib import Path
+
 import alexnet.train as T
 from alexnet.data import synthetic
 from alexnet.interop import export_model
 
-out = Path(sys.argv[1]); work = Path(sys.argv[2])
+out = Path(sys.argv[1])
+work = Path(sys.argv[2])
 data = synthetic.generate(work / "d", classes=3, train_per_class=8, val_per_class=3, size=64, seed=1, progress=False)
 real_save = T.save_checkpoint
 saved = []
 def spy(path, payload):
     p = real_save(path, payload)
     if payload["batch_in_epoch"] > 0 and not saved:
-        shutil.copy(p, out / "mid_epoch.pt"); saved.append(p)
+        shutil.copy(p, out / "mid_epoch.pt")
+        saved.append(p)
     return p
 T.save_checkpoint = spy
 out.mkdir(parents=True, exist_ok=True)

@@ -5,8 +5,14 @@ import dataclasses
 import json
 
 from ..choices import ARCHS, DEVICES_HELP, INITS, SCHEDULES
-from ..experiments.records import (DEFAULT_DATA, DEFAULT_ROOT, SCALED_PAPER, SYNTH_DEFAULTS, ExperimentConfig,
-                                   short_value)
+from ..experiments.records import (
+    DEFAULT_DATA,
+    DEFAULT_ROOT,
+    SCALED_PAPER,
+    SYNTH_DEFAULTS,
+    ExperimentConfig,
+    short_value,
+)
 from ..experiments.runs import FC_SIZED_ARCHS
 
 # Config fields given by the flags of the same name (seeds and lr_grid are lists: tuples in the config).

@@ -46,7 +46,7 @@ def _time_epochs(loader, transform, repeats: int) -> float:
     for _ in range(repeats):
         t0 = time.perf_counter()
         n = 0
-        for images, labels in loader:
+        for images, _labels in loader:
             x = transform(images, gen) if transform is not None else images
             n += x.shape[0]
         best = max(best, n / (time.perf_counter() - t0))

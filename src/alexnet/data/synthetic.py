@@ -17,7 +17,8 @@ Confusable outlines (pentagon/hexagon/circle/square, arrow/crescent/star) keep i
 shapes stay ~50-90 px across after the demo's 256 -> 144 px resize.  Difficulty was tuned with a small CNN (4 conv
 layers, Adam, 64-px crops of 72-px images, 10 classes x 300 images): 77% validation accuracy after 6 epochs, 87%
 after 10 (train 89%), the remaining errors mostly hexagon/pentagon/circle; with full rotations and smaller, more
-textured shapes the same net was at 53% after 6 and 65% after 10, too slow for the main job's few-minute budget.  Deterministic from the seed: image i of class c in a split depends on (seed, split, c, i)
+textured shapes the same net was at 53% after 6 and 65% after 10, too slow for the main job's few-minute budget.
+Deterministic from the seed: image i of class c in a split depends on (seed, split, c, i)
 only, so any subset can be regenerated identically in any order.
 
 Layout: ``OUT/train/<class>/<class>_00000.jpg``, ``OUT/val/<class>/...``, ``OUT/manifest.json``.  The folder is built
@@ -186,7 +187,8 @@ def render(cls_name: str, rng: np.random.Generator, size: int = 256) -> Image.Im
     for _ in range(int(rng.integers(0, 3))):
         r = rng.uniform(0.02, 0.05) * size
         cx, cy = rng.uniform(0, size, 2)
-        draw.ellipse([cx - r, cy - r * rng.uniform(0.5, 1), cx + r, cy + r], fill=tuple(_random_colour(rng).astype(int)))
+        draw.ellipse([cx - r, cy - r * rng.uniform(0.5, 1), cx + r, cy + r],
+                     fill=tuple(_random_colour(rng).astype(int)))
     for _ in range(int(rng.integers(0, 4))):
         x0, y0, x1, y1 = rng.uniform(-0.1, 1.1, 4) * size
         draw.line([x0, y0, x1, y1], fill=tuple(_random_colour(rng).astype(int)), width=int(rng.integers(1, 3)))

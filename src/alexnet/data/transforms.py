@@ -13,14 +13,14 @@ whose units are pixel values *squared*: for 0-255 pixels lambda_1 is in the thou
 natural images), so ``0.1 * lambda_1`` would shift pixels by hundreds of grey levels and destroy the image, and the
 same formula with 0-1 pixels gives a 255x smaller effect: it is not unit-free.  We use the square roots
 ``sqrt(lambda_i)``, the standard deviation of the data along each principal axis, as Krizhevsky's own
-cuda-convnet2 does (its data provider draws the noise with ``color_stdevs`` along ``color_eig``): the shift is then 10% of the
-data's natural colour variation along each axis in any pixel unit (about 6 grey levels along the brightness axis for
-ImageNet-like data), which is the size of illumination change the paper describes.
+cuda-convnet2 does (its data provider draws the noise with ``color_stdevs`` along ``color_eig``): the shift is then
+10% of the data's natural colour variation along each axis in any pixel unit (about 6 grey levels along the
+brightness axis for ImageNet-like data), which is the size of illumination change the paper describes.
 """
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

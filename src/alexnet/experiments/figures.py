@@ -161,8 +161,8 @@ def run_neighbours(exp: Experiment, cfg: ExperimentConfig, printer: Printer) -> 
         db_x, db_y = images(train_set, db_idx)
         q_x, q_y = images(val_set, q_idx)
 
-        def fc_feats(x):
-            parts = [batch_features(model, x[s:s + 64].to(dev), prep, [fig["layer"]])[fig["layer"]].flatten(1).cpu()
+        def fc_feats(x, model=model, prep=prep, layer=fig["layer"]):
+            parts = [batch_features(model, x[s:s + 64].to(dev), prep, [layer])[layer].flatten(1).cpu()
                      for s in range(0, len(x), 64)]
             return torch.cat(parts)
 

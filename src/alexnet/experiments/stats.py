@@ -5,7 +5,7 @@ Pure Python (no torch), so they are cheap to test on hand-made curves.
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 
 def first_crossing(values: Sequence[float | None], threshold: float,

@@ -32,8 +32,13 @@ from .convert import convert_caffe, convert_torchvision, write_weights
 from .export import check_export, describe_weights, export_model, format_from_suffix
 from .load import LoadedModel, load_model
 from .safetensors import read_safetensors, safetensors_metadata, write_safetensors
-from .torchvision import (IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, load_torchvision_state_dict,
-                          torchvision_checkpoint, torchvision_preprocessing)
+from .torchvision import (
+                          IMAGENET_MEAN_RGB,
+                          IMAGENET_STD_RGB,
+                          load_torchvision_state_dict,
+                          torchvision_checkpoint,
+                          torchvision_preprocessing,
+)
 
 __all__ = ["IMAGENET_MEAN_RGB", "IMAGENET_STD_RGB", "CAFFE_MEAN_BGR", "CAFFE_CROP", "CAFFE_RESIZE", "EXPORT_FORMATS",
            "CaffeLayer", "LoadedModel", "imagenet_classes", "torchvision_preprocessing", "caffe_preprocessing",

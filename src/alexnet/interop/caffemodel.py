@@ -8,16 +8,27 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from ..checkpoint import first_line
 from ..errors import CheckpointError, ConfigError
-from .protobuf import (Message, WireError, first_int, floats, ints, iter_fields, last_float, last_int, last_string,
-                       parse_message, sub_message)
+from .protobuf import (
+    Message,
+    WireError,
+    first_int,
+    floats,
+    ints,
+    iter_fields,
+    last_float,
+    last_int,
+    last_string,
+    parse_message,
+    sub_message,
+)
 
 # Caffe's ILSVRC-2012 mean (ilsvrc_2012_mean.npy averaged over the image: 104.0, 116.7, 122.7), BGR order, 0-255.
 CAFFE_MEAN_BGR = (104.0, 117.0, 123.0)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..checkpoint import Checkpoint, safe_torch_load, save_checkpoint
 from ..errors import CheckpointError, ConfigError

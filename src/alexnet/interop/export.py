@@ -90,7 +90,7 @@ def _onnx_export(model: torch.nn.Module, x: torch.Tensor, tmp: Path, opset: int 
                               dynamic_shapes={"x": {0: batch}})
         return "dynamo"
     except Exception as e:  # noqa: BLE001 - any failure of the new exporter: try the legacy one
-        warnings.warn(f"torch.onnx dynamo exporter failed ({first_line(e)}); using the legacy exporter")
+        warnings.warn(f"torch.onnx dynamo exporter failed ({first_line(e)}); using the legacy exporter", stacklevel=2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(model, (x,), str(tmp), input_names=["input"], output_names=["logits"],

@@ -6,7 +6,8 @@ its weights load unchanged; the record adds torchvision's preprocessing and Imag
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 

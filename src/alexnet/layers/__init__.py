@@ -20,14 +20,31 @@ Where each piece lives:
 """
 from ..choices import LRN_BACKENDS
 from .blocks import SpatialResponseNorm, make_activation, make_avg_pool, make_max_pool
-from .formula import (LRN_ALPHA, LRN_BETA, LRN_CONVENTION_TABLE, LRN_K, LRN_SIZE, LRNConvention, lrn_functional, lrn_reference, lrn_shifted,
-                      lrn_window_matrix)
-from .kernels import (COMPILE_MAX_SHAPES, COMPILE_MIN_NUMEL, compile_failure, compiled_shapes, get_lrn_backend,
-                      set_lrn_backend)
+from .formula import (
+                      LRN_ALPHA,
+                      LRN_BETA,
+                      LRN_CONVENTION_TABLE,
+                      LRN_K,
+                      LRN_SIZE,
+                      LRNConvention,
+                      lrn_functional,
+                      lrn_reference,
+                      lrn_shifted,
+                      lrn_window_matrix,
+)
+from .kernels import (
+                      COMPILE_MAX_SHAPES,
+                      COMPILE_MIN_NUMEL,
+                      compile_failure,
+                      compiled_shapes,
+                      get_lrn_backend,
+                      set_lrn_backend,
+)
 from .lrn import LocalResponseNorm
 from .lrn_pool import lrn_max_pool2d
 
-__all__ = ["LRN_SIZE", "LRN_ALPHA", "LRN_BETA", "LRN_K", "LRN_CONVENTION_TABLE", "LRNConvention", "LRN_BACKENDS", "COMPILE_MIN_NUMEL", "COMPILE_MAX_SHAPES",
+__all__ = ["LRN_SIZE", "LRN_ALPHA", "LRN_BETA", "LRN_K", "LRN_CONVENTION_TABLE", "LRNConvention", "LRN_BACKENDS",
+           "COMPILE_MIN_NUMEL", "COMPILE_MAX_SHAPES",
            "LocalResponseNorm", "SpatialResponseNorm", "lrn_max_pool2d", "lrn_reference", "lrn_functional",
            "lrn_shifted", "lrn_window_matrix", "set_lrn_backend", "get_lrn_backend", "compiled_shapes",
            "compile_failure", "make_activation", "make_max_pool", "make_avg_pool"]

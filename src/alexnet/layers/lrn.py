@@ -11,8 +11,17 @@ from torch import nn
 
 from ..choices import LRN_CONVENTIONS
 from ..errors import ConfigError
-from .formula import (LRN_ALPHA, LRN_BETA, LRN_CONVENTION_TABLE, LRN_K, LRN_SIZE, check_groups, lrn_functional,
-                      lrn_shifted, lrn_window_matrix)
+from .formula import (
+    LRN_ALPHA,
+    LRN_BETA,
+    LRN_CONVENTION_TABLE,
+    LRN_K,
+    LRN_SIZE,
+    check_groups,
+    lrn_functional,
+    lrn_shifted,
+    lrn_window_matrix,
+)
 from .kernels import LRNCompiledFunction, LRNFunction, dispatch, shape_key
 
 

@@ -9,8 +9,9 @@ requests arrive faster than forward passes finish (``python -m alexnet.serve.ben
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import AlexNetError
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import torch
 
 from ..checkpoint import Checkpoint
-from ..interop import load_model   # the one place serve/ names the loader
 from ..data import EvalTransform, read_image
 from ..errors import ConfigError, DataError
 from ..features import LayerTap, batch_features, hooked_module_name
+from ..interop import load_model  # the one place serve/ names the loader
 from ..model import count_parameters, describe
 from ..predict import class_names
 

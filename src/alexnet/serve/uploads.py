@@ -73,7 +73,8 @@ async def _multipart(request: Request, body: bytes, params: dict) -> bytes:
     try:
         form = await Request(request.scope, replay).form(max_files=1, max_fields=16)
     except Exception as e:   # malformed multipart (python-multipart raises several kinds)
-        raise ApiError(400, f"malformed multipart body ({str(e).splitlines()[0] if str(e) else type(e).__name__})")
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ApiError(400, f"malformed multipart body ({why})") from None
     data = None
     try:
         for key, value in form.multi_items():

@@ -5,14 +5,16 @@ Registration order is the choices' order; auto-detection asks the formats by the
 mnist / fashion-mnist, ilsvrc (a flat val folder), imagefolder.
 """
 from ...choices import DATASET_KINDS
+
 # each module registers its formats when imported; imported in the choices' order, which is registration order
-from . import imagefolder  # noqa: I001,F401
-from . import ilsvrc  # noqa: F401
-from . import cifar10  # noqa: F401
-from . import mnist  # noqa: F401
-from . import packed  # noqa: F401
-from .registry import (Format, check_names, detection_order, downloadable, format_names, get_format,
-                       register_format)
+from . import (
+                       cifar10,  # noqa: F401
+                       ilsvrc,  # noqa: F401
+                       imagefolder,  # noqa: I001,F401
+                       mnist,  # noqa: F401
+                       packed,  # noqa: F401
+)
+from .registry import Format, check_names, detection_order, downloadable, format_names, get_format, register_format
 
 check_names([k for k in DATASET_KINDS if k != "auto"])
 

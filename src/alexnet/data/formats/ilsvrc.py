@@ -15,8 +15,18 @@ from pathlib import Path
 from ...errors import DataError
 from ..base import FolderDataset
 from ..imageio import is_image_name
-from .imagefolder import (DEFAULT_FOLDER_SIZE, class_dirs, display_names, drop_bad_files, has_flat_images,
-                          not_image_reason, open_imagefolder, raise_strict, read_class_names, split_dir)
+from .imagefolder import (
+    DEFAULT_FOLDER_SIZE,
+    class_dirs,
+    display_names,
+    drop_bad_files,
+    has_flat_images,
+    not_image_reason,
+    open_imagefolder,
+    raise_strict,
+    read_class_names,
+    split_dir,
+)
 from .imagefolder import splits as folder_splits
 from .registry import Format, register_format
 

@@ -18,9 +18,9 @@ Adding a dataset format:
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,8 @@ class Format:
     detect: Callable[[Path], bool]
     open: Callable[..., object]
     splits: Callable[[Path], list]
-    torchvision_class: Optional[str] = None
-    present: Optional[Callable[[Path], bool]] = None
+    torchvision_class: str | None = None
+    present: Callable[[Path], bool] | None = None
 
 
 _FORMATS: dict[str, Format] = {}
