@@ -28,6 +28,13 @@ NORMALIZATIONS = ("auto", "paper", "standard")       # paper: subtract the mean 
 OPTIMIZERS = ("paper", "sgd")                        # paper: section 5's update (lr inside the velocity)
 SCHEDULES = ("plateau", "step", "cosine", "constant")
 EVAL_CROPS = (1, 10)                                 # centre crop | the paper's 10 patches (section 4.1)
+# Recipes (recipes.py): named sets of training settings.  paper: section 5 as written (ImageNet scale); small: from
+# scratch on small datasets; finetune: pretrained layers at a tenth of the new head's lr.  "auto" picks paper or
+# small from the number of training images.
+RECIPES = ("paper", "small", "finetune")
+RECIPE_CHOICES = ("auto",) + RECIPES
+# --freeze LAYER: the layers up to LAYER keep their weights (the head, fc8, always trains).
+FREEZE_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7")
 
 # Runtime (runtime.py).
 DEVICES_HELP = "auto, cpu, cuda, cuda:N, mps"

@@ -120,7 +120,7 @@ def train_entry(cfg, resume=None, overwrite: bool = False, printer=None):
         return train(cfg, resume=resume, overwrite=overwrite, printer=printer)
     import torch.distributed as dist
 
-    if cfg.batch_size % world:
+    if cfg.batch_size is not None and cfg.batch_size % world:   # None: the recipe's, checked by the Trainer
         raise ConfigError(f"--batch-size {cfg.batch_size} is not divisible by the {world} processes; the global "
                           "batch is split evenly across ranks")
     if getattr(cfg, "tower_devices", None):

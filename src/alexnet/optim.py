@@ -44,6 +44,31 @@ class PaperSGD(torch.optim.Optimizer):
         return loss
 
 
+def param_groups(model, *, freeze: str | None = None, pretrained_lr_mult: float = 1.0) -> list:
+    """The optimizer's parameter groups: the model's parameters without the frozen layers (``freeze``: conv1 up to
+    and including that layer lose ``requires_grad`` and stay out of the optimizer), the layers below the head (the
+    last layer, fc8) at ``pretrained_lr_mult`` times the lr.  One plain list when every trained layer has the same lr
+    (the paper's recipe: the optimizer state has the layout it always had)."""
+    names = getattr(model, "layer_names", None)
+    if not names:
+        raise ConfigError(f"{type(model).__name__} has no named layers (conv1 .. fc8) to freeze or to give their own "
+                          "learning rate")
+    if freeze is not None:
+        if freeze not in names or freeze == names[-1]:
+            raise ConfigError(f"--freeze {freeze}: not a layer below the head of {model.config.arch}; one of "
+                              f"{', '.join(names[:-1])}")
+        for name in names[:names.index(freeze) + 1]:
+            model.layer(name).requires_grad_(False)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if pretrained_lr_mult == 1.0:
+        return trainable
+    head = {id(p) for p in model.layer(names[-1]).parameters()}
+    groups = [{"params": [p for p in trainable if id(p) not in head], "lr_mult": pretrained_lr_mult,
+               "name": "pretrained"},
+              {"params": [p for p in trainable if id(p) in head], "lr_mult": 1.0, "name": "head"}]
+    return [g for g in groups if g["params"]]   # --freeze fc7: nothing pretrained left to train
+
+
 def make_optimizer(params, name: str = "paper", *, lr: float, momentum: float, weight_decay: float):
     if name == "paper":
         return PaperSGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
@@ -54,11 +79,17 @@ def make_optimizer(params, name: str = "paper", *, lr: float, momentum: float, w
 
 class LRSchedule:
     """A learning-rate rule from ``alexnet.schedules`` applied to an optimizer's parameter groups, with a
-    state_dict for exact resume. ``kind`` names the rule (plateau: the paper's; step; cosine; constant)."""
+    state_dict for exact resume. ``kind`` names the rule (plateau: the paper's; step; cosine; constant).
 
-    def __init__(self, optimizer, kind: str = "plateau", *, base_lr: float, epochs: int, **params):
+    Each group trains at the rule's lr times its ``lr_mult`` (``param_groups``: the pretrained layers of a fine-tuned
+    network below the new head).  warmup_steps: the first steps ramp linearly up to the rule's lr (``before_step``,
+    a pure function of the global step, so a resumed run warms up exactly as the original)."""
+
+    def __init__(self, optimizer, kind: str = "plateau", *, base_lr: float, epochs: int, warmup_steps: int = 0,
+                 **params):
         self.optimizer = optimizer
         self.rule = make_schedule(kind, base_lr=base_lr, epochs=epochs, **params)
+        self.warmup_steps = max(0, int(warmup_steps))
         self._apply()
 
     @property
@@ -73,9 +104,18 @@ class LRSchedule:
     def reductions(self) -> int:
         return getattr(self.rule, "reductions", 0)
 
-    def _apply(self) -> None:
+    def _apply(self, scale: float = 1.0) -> None:
         for g in self.optimizer.param_groups:
-            g["lr"] = self.rule.lr
+            g["lr"] = self.rule.lr * g.get("lr_mult", 1.0) * scale
+
+    def warmup_scale(self, step: int) -> float:
+        """The warm-up factor for global step ``step`` (0-based): (step + 1) / warmup_steps, then 1."""
+        return min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps else 1.0
+
+    def before_step(self, step: int) -> None:
+        """Set the lr of global step ``step`` (0-based); changes nothing after the warm-up."""
+        if step <= self.warmup_steps and self.warmup_steps:
+            self._apply(self.warmup_scale(step))
 
     def epoch_end(self, epoch: int, val_error: float | None) -> bool:
         """Call after epoch ``epoch`` (0-based) finished; returns True if the lr changed."""

@@ -37,7 +37,8 @@ from .errors import CheckpointError, ConfigError, TrainingDiverged
 from .metrics import TopKMeter
 from .runfolder import METRIC_FIELDS, RUN_FILES, NullRunFolder, RunFolder  # noqa: F401 - re-exported
 from .runtime import autocast, resolve_device, resolve_precision, to_layout, tune_cpu_allocator
-from .train_data import TrainData, default_sizes, prepare_data  # noqa: F401 - default_sizes re-exported
+from .recipes import resolve_recipe
+from .train_data import TrainData, default_sizes, open_splits, prepare_data  # noqa: F401 - default_sizes re-exported
 from .utils import check_writable
 
 RESUME_KEYS = ("arch", "batch_size", "seed", "optimizer")   # a resumed run must keep these
@@ -86,11 +87,12 @@ def scoped_globals(deterministic: bool):
             os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
 
 
-def flat_loss_hint(train_loss: float, num_classes: int, init: str) -> str | None:
+def flat_loss_hint(train_loss: float, num_classes: int, init: str, recipe: str = "small") -> str | None:
     """Caffe's bvlc_alexnet readme and many users report the loss stuck at ln(classes) with the paper's init."""
     chance = math.log(num_classes)
     if num_classes > 1 and abs(train_loss - chance) < 0.02 * chance:
-        others = " or ".join(f"--init {i}" for i in ("caffe", "kaiming") if i != init)
+        others = " or ".join(([] if recipe == "small" else ["--recipe small"]) +
+                             [f"--init {i}" for i in ("caffe", "kaiming") if i != init])
         why = ("the known AlexNet plateau (Caffe used biases of 0.1 and std 0.005 in fc6/fc7 for this reason)"
                if init == "paper" else "a plateau")
         return (f"training loss {train_loss:.3f} is still at ln({num_classes}) = {chance:.3f} (chance). "
@@ -148,10 +150,15 @@ class TrainState:
 
 
 class Trainer:
-    """One training run of ``cfg``. ``fit(resume=..., overwrite=...)`` runs it; the stages are public for reuse."""
+    """One training run of ``cfg``. ``fit(resume=..., overwrite=...)`` runs it; the stages are public for reuse.
+
+    ``cfg`` may leave its recipe fields at None; ``setup`` resolves the recipe (``alexnet.recipes``) once it knows the
+    number of training images, says which recipe it took and why, and from then on ``self.cfg`` is the resolved
+    config.  model: an already-built network to train instead of a fresh ``cfg.arch`` (pretrained weights with a
+    new head, say); it must have the data's number of classes."""
 
     def __init__(self, cfg: TrainConfig, *, dist: DistContext | None = None,
-                 printer: Callable[[str], None] | None = None):
+                 printer: Callable[[str], None] | None = None, model: torch.nn.Module | None = None):
         cfg.validate()
         if (dist is None or dist.is_main) and cfg.out:
             check_writable(cfg.out, folder=True)   # before any work: a read-only or file --out fails now
@@ -162,17 +169,21 @@ class Trainer:
         if not self.is_main:
             self.say = lambda s: None
         self.state = TrainState()
+        self.given_model = model
+        self.recipe_line = ""
 
     # -- setup ---------------------------------------------------------------------------------------------------
     def setup(self, resume: str | os.PathLike | None = None, overwrite: bool = False) -> None:
         """Data, model, optimizer, schedule and (when resuming) their saved state; then the run folder."""
+        splits = open_splits(self.cfg)
+        self.resolve(len(splits[0]))
         cfg = self.cfg
         ckpt = self.load_resume(resume) if resume is not None else None
         self.device, self.towers = self._resolve_device()
         self.precision = resolve_precision(self.device, cfg.precision, cfg.channels_last)
         if self.device.type == "cpu":   # reuse freed activations without page faults (docs/performance.md)
             tune_cpu_allocator()
-        self.data: TrainData = prepare_data(cfg)
+        self.data: TrainData = prepare_data(cfg, splits)
         self._build_model()
         if ckpt is not None:
             self._restore(ckpt, resume)
@@ -188,6 +199,16 @@ class Trainer:
         self.run.open(self._full_config(), self.state.step if ckpt is not None else None)
         self._announce(resume)
 
+    def resolve(self, train_images: int) -> None:
+        """Apply the recipe (``alexnet.recipes``): self.cfg gets every recipe field; the first output line says which
+        recipe was taken and why."""
+        self.cfg, self.recipe_line = resolve_recipe(self.cfg, train_images)
+        self.say(self.recipe_line)
+        world = self.dist.world_size
+        if self.cfg.batch_size % world:
+            raise ConfigError(f"batch size {self.cfg.batch_size} is not divisible by the {world} processes; the "
+                              "global batch is split evenly across ranks (--batch-size)")
+
     def load_resume(self, resume: str | os.PathLike) -> Checkpoint:
         """The checkpoint to continue (the newest complete training state of a run folder), checked against this
         config."""
@@ -197,6 +218,9 @@ class Trainer:
             if prev.get(key) != getattr(self.cfg, key):
                 raise ConfigError(f"--resume {resume}: {key} was {prev.get(key)!r} in that run, now "
                                   f"{getattr(self.cfg, key)!r}; resume with the same settings")
+        if prev.get("recipe") not in (None, self.cfg.recipe):   # checkpoints from before recipes: no "recipe"
+            raise ConfigError(f"--resume {resume}: that run used --recipe {prev['recipe']}, this one "
+                              f"{self.cfg.recipe}; resume with --recipe {prev['recipe']}")
         if bool(prev.get("tower_devices")) != bool(self.cfg.tower_devices):
             was = "with" if prev.get("tower_devices") else "without"
             raise ConfigError(f"--resume {resume}: that run was trained {was} --tower-devices (its optimizer state "
@@ -213,7 +237,7 @@ class Trainer:
 
     def _build_model(self) -> None:
         from .model import build_model
-        from .optim import LRSchedule, make_optimizer
+        from .optim import LRSchedule, make_optimizer, param_groups
 
         cfg, data = self.cfg, self.data
         switches = dict(cfg.model)
@@ -223,16 +247,32 @@ class Trainer:
         switches.update(input_size=data.crop, in_channels=data.channels)
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
-        model = build_model(cfg.arch, num_classes=len(data.classes), **switches)
+        model = self.given_model
+        if model is None:
+            model = build_model(cfg.arch, num_classes=len(data.classes), **switches)
+        elif model.config.num_classes != len(data.classes):
+            raise ConfigError(f"the given model has {model.config.num_classes} classes, {cfg.data} has "
+                              f"{len(data.classes)}; replace its head (fc8) first")
         if self.towers:
             from .parallel import TowerParallelAlexNet
             model = TowerParallelAlexNet(model, self.towers)   # checkpoints keep the grouped layout (its state_dict)
         self.model = to_layout(model if self.towers else model.to(self.device), self.precision)
-        self.optimizer = make_optimizer(self.model.parameters(), cfg.optimizer, lr=cfg.lr, momentum=cfg.momentum,
+        params = self.model.parameters()
+        if cfg.freeze is not None or cfg.pretrained_lr_mult != 1:
+            params = param_groups(self.model, freeze=cfg.freeze, pretrained_lr_mult=cfg.pretrained_lr_mult)
+        self.optimizer = make_optimizer(params, cfg.optimizer, lr=cfg.lr, momentum=cfg.momentum,
                                         weight_decay=cfg.weight_decay)
         self.schedule = LRSchedule(self.optimizer, cfg.schedule, base_lr=cfg.lr, epochs=cfg.epochs,
                                    patience=cfg.patience, max_reductions=cfg.max_reductions,
-                                   step_size=cfg.step_size)
+                                   step_size=cfg.step_size,
+                                   warmup_steps=round(cfg.warmup_epochs * self.batches_per_epoch()))
+
+    def batches_per_epoch(self) -> int:
+        """Training batches in one epoch of this process (what ``_epoch_batches`` will give), for the warm-up."""
+        cfg, world = self.cfg, self.dist.world_size
+        n, per_rank = len(self.data.train_set), cfg.batch_size // world
+        batches = n // world // per_rank if n >= 2 * cfg.batch_size * world else math.ceil(n / world / per_rank)
+        return min(batches, cfg.steps_per_epoch or batches)
 
     def _restore(self, ckpt: Checkpoint, resume) -> None:
         from .checkpoint import load_state_dict_checked
@@ -262,6 +302,8 @@ class Trainer:
     def _announce(self, resume) -> None:
         cfg, data, s = self.cfg, self.data, self.state
         n_val = len(data.val_set) if data.val_set is not None else 0
+        if self.recipe_line:
+            self.run.log(self.recipe_line)
         self.say(f"alexnet train: {cfg.arch} on {cfg.data} ({len(data.train_set)} train / {n_val} val images, "
                  f"{len(data.classes)} classes), {data.resize}->{data.crop} px, batch {cfg.batch_size}, "
                  f"{self.device} {self.precision.name}{' channels_last' if self.precision.channels_last else ''}, "
@@ -349,6 +391,7 @@ class Trainer:
         images = images.to(self.device, non_blocking=True)
         labels = labels.to(self.device, non_blocking=True)
         x = to_layout(self.data.transform(images, generator=gen), self.precision)
+        self.schedule.before_step(self.state.step)
         with autocast(self.device, self.precision):
             logits = self.run_model(x)
         loss = F.cross_entropy(logits.float(), labels)
@@ -423,7 +466,7 @@ class Trainer:
             msg += f"  -> lr {self.schedule.lr:.0e}"
         self.say(msg)
         self.run.log(msg)
-        hint = flat_loss_hint(row["train_loss"], len(self.data.classes), self.model.config.init)
+        hint = flat_loss_hint(row["train_loss"], len(self.data.classes), self.model.config.init, self.cfg.recipe)
         if hint and 1 <= epoch < 3:
             self.say(f"warning: {hint}")
             self.run.log(hint, 30)
@@ -434,7 +477,8 @@ class Trainer:
                 "images_per_second": s.images / max(s.seconds, 1e-9) if s.seconds else None,
                 "final": s.history[-1] if s.history else {},
                 "best_val_top1_error": None if math.isinf(s.best_err) else s.best_err,
-                "device": str(self.device), "precision": self.precision.name, "files": self.run.files()}
+                "device": str(self.device), "precision": self.precision.name, "recipe": self.cfg.recipe,
+                "files": self.run.files()}
 
 
 def _save_checkpoint(path: Path, payload) -> None:
@@ -444,15 +488,18 @@ def _save_checkpoint(path: Path, payload) -> None:
 
 
 def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, dist: DistContext | None = None,
-          printer: Callable[[str], None] | None = None, overwrite: bool = False) -> dict:
+          printer: Callable[[str], None] | None = None, overwrite: bool = False,
+          model: torch.nn.Module | None = None) -> dict:
     """Train per ``cfg``; returns a summary dict (final/best errors, epochs, wall time, images/s, paths).
 
     resume: a run folder (or checkpoint file) to continue exactly.  A run folder that already holds a checkpoint is
     never overwritten silently: without ``resume`` that is an error unless ``overwrite=True``, which first removes the
     old run's files (checkpoints, metrics, log, TensorBoard events, curves) so nothing of two runs is mixed.
     dist: this process's place in a data-parallel run (``alexnet.distributed``); only rank 0 writes files.
+    model: an already-built network to train instead of a fresh one (``Trainer``).
+    The recipe fields ``cfg`` leaves at None come from its recipe (``alexnet.recipes``); the summary names it.
     """
-    return Trainer(cfg, dist=dist, printer=printer).fit(resume=resume, overwrite=overwrite)
+    return Trainer(cfg, dist=dist, printer=printer, model=model).fit(resume=resume, overwrite=overwrite)
 
 
 __all__ = ["TrainConfig", "Trainer", "TrainState", "train", "default_sizes", "flat_loss_hint", "scoped_globals"]

@@ -20,7 +20,7 @@ def default_sizes(resize: int | None, crop: int | None, native: int) -> tuple[in
 
 def resolve_normalize(cfg: TrainConfig) -> str:
     """"auto": the paper's N(0, 0.01) init was designed for mean-subtracted 0-255 pixels; He init for unit variance."""
-    if cfg.normalize != "auto":
+    if cfg.normalize not in (None, "auto"):
         return cfg.normalize
     init = cfg.model.get("init") or ("default" if cfg.arch == "owt" else "paper")
     return "paper" if init in ("paper", "caffe") else "standard"
@@ -57,11 +57,12 @@ def open_splits(cfg: TrainConfig):
     return train_set, val_set, resize, crop
 
 
-def prepare_data(cfg: TrainConfig) -> TrainData:
-    """Open the splits and build the training transform: crops/flips/lighting as batched tensor ops."""
+def prepare_data(cfg: TrainConfig, splits: tuple | None = None) -> TrainData:
+    """Open the splits (or take those ``open_splits`` returned) and build the training transform: crops, flips and
+    lighting as batched tensor ops.  ``cfg``'s recipe is already applied (the input scaling is the recipe's)."""
     from .data import TrainTransform, dataset_stats
 
-    train_set, val_set, resize, crop = open_splits(cfg)
+    train_set, val_set, resize, crop = splits if splits is not None else open_splits(cfg)
     stats = dataset_stats(train_set, seed=cfg.seed)
     mean = list(stats.mean)
     normalize = resolve_normalize(cfg)

@@ -21,18 +21,24 @@ def register(sub) -> None:
     from . import HelpFormatter
     from .fields import add_config_flags
 
+    from ..recipes import recipes_help
+
     p = sub.add_parser(
-        "train", formatter_class=HelpFormatter, help="train a network (the paper's recipe by default)",
-        description="Train with the paper's recipe: SGD batch 128, momentum 0.9, weight decay 0.0005, lr 0.01 "
-                    "divided by 10 when the validation error stops improving (at most 3 times); random crops, "
+        "train", formatter_class=HelpFormatter, help="train a network (a recipe chosen from the data, or named)",
+        description="Train with a recipe: the paper's (section 5: SGD batch 128, momentum 0.9, weight decay 0.0005, "
+                    "lr 0.01 divided by 10 when the validation error stops improving, at most 3 times) on "
+                    "ImageNet-scale data, the small-data recipe below 100,000 training images; the first output "
+                    "line says which was taken and why. Every flag overrides its recipe's value. Random crops, "
                     "flips and PCA lighting; validation on centre crops every epoch.\n\n"
+                    + recipes_help() + "\n\n"
                     "The run folder gets config.json, metrics.csv, train.log, tb/ (TensorBoard), last.pt, best.pt "
                     "and curves.png.\n\n"
                     "examples:\n"
                     "  alexnet data synth data/synth\n"
                     "  alexnet train --data data/synth --arch paper --epochs 10 --resize 144 --crop 128 --out runs/a\n"
                     "  alexnet train --data data/synth --arch paper --epochs 20 --out runs/a --resume runs/a\n"
-                    "  alexnet train --data /data/imagenet --arch paper --epochs 90 --out runs/imagenet")
+                    "  alexnet train --data /data/imagenet --arch paper --epochs 90 --out runs/imagenet\n"
+                    "  alexnet train --data data/synth --recipe paper --epochs 10 --out runs/p   # section 5 as is")
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a run exactly (folder or last.pt)")
     p.add_argument("--overwrite", action="store_true",
                    help="--out holds an earlier run: delete its checkpoints, metrics and logs and start afresh")
