@@ -12,8 +12,14 @@ from alexnet.config import TrainConfig
 from alexnet.errors import ConfigError
 from alexnet.model import build_model
 from alexnet.optim import LRSchedule, PaperSGD, make_optimizer, param_groups
-from alexnet.recipes import (RECIPE_REGISTRY, SMALL_DATA_LIMIT, choose_recipe, recipe_fields, register_recipe,
-                             resolve_recipe)
+from alexnet.recipes import (
+    RECIPE_REGISTRY,
+    SMALL_DATA_LIMIT,
+    choose_recipe,
+    recipe_fields,
+    register_recipe,
+    resolve_recipe,
+)
 from alexnet.train import Trainer, train
 from alexnet.train_data import resolve_normalize
 
@@ -235,3 +241,61 @@ def test_recipe_fields_default_to_none_and_say_so_in_help(capsys):
         build_parser().parse_args(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "small: from scratch on a small dataset" in text and "--lr LR learning rate" in text
+
+
+def test_mid_epoch_resume_during_the_warmup_is_bitwise_exact(tiny_data, tmp_path, monkeypatch):
+    import alexnet.train as train_mod
+    from alexnet.checkpoint import load_checkpoint
+
+    def run_cfg(out, **kw):   # 3 batches an epoch, warm-up over the first 6 steps: the crash falls inside it
+        return tiny(tiny_data, out, recipe="small", epochs=2, warmup_epochs=2.0, deterministic=True, **kw)
+
+    train(run_cfg(tmp_path / "straight"), printer=quiet)
+    calls = {"n": 0}
+    real_ce = train_mod.F.cross_entropy
+
+    def crashing_ce(*a, **k):
+        calls["n"] += torch.is_grad_enabled()
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real_ce(*a, **k)
+
+    monkeypatch.setattr(train_mod.F, "cross_entropy", crashing_ce)
+    with pytest.raises(KeyboardInterrupt):
+        train(run_cfg(tmp_path / "crash", save_every=1), printer=quiet)
+    monkeypatch.setattr(train_mod.F, "cross_entropy", real_ce)
+    train(run_cfg(tmp_path / "crash", save_every=1), resume=tmp_path / "crash", printer=quiet)
+    a, b = (load_checkpoint(tmp_path / d / "last.pt").state_dict for d in ("straight", "crash"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_demo_trains_with_a_recipe_and_measures_how_far_conv1_moved(tmp_path):
+    import json
+
+    from alexnet.demo import DemoConfig, run_demo
+
+    lines = []
+    data = tmp_path / "synth"
+    cfg = DemoConfig(data=str(data), out=str(tmp_path / "demo"), epochs=1, batch_size=4, resize=72, crop=64,
+                     fc_size=32, classes=3, train_per_class=4, val_per_class=2, image_size=64, steps_per_epoch=2,
+                     progress=False)
+    result = run_demo(cfg, printer=lines.append)
+    text = "\n".join(lines)
+    assert "training recipe small: init kaiming, standard input, batch 4, lr 0.02" in text
+    assert "recipe: small (--recipe small); set explicitly, over the recipe: batch_size 4" in text
+    saved = json.loads((tmp_path / "demo" / "config.json").read_text())["train"]
+    assert saved["recipe"] == "small" and saved["model"]["init"] == "kaiming"
+    assert 0 < result["conv1_relative_change"] < 1 and len(result["conv1_change_colour_specificity"]) == 2
+    assert (tmp_path / "demo" / "filters_change.png").stat().st_size > 1000
+    assert f"conv1 moved {100 * result['conv1_relative_change']:.0f}% from its initialisation" in text
+
+
+def test_conv1_change_is_zero_at_init_and_measures_the_move():
+    from alexnet.viz import conv1_change
+
+    torch.manual_seed(5)
+    model = build_model("paper", num_classes=3, fc_size=32, input_size=64, init="kaiming")
+    assert conv1_change(model, seed=5)["relative_change"] == 0.0
+    with torch.no_grad():
+        model.conv1.weight.mul_(1.5)
+    assert conv1_change(model, seed=5)["relative_change"] == pytest.approx(0.5, rel=1e-5)

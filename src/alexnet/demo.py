@@ -19,12 +19,13 @@ class DemoConfig:
     resize: int = 144          # scaled from the paper's 256 -> 224 for a 2-core CPU
     crop: int = 128
     fc_size: int = 2048        # scaled from 4096
-    lr: float = 0.01
-    # He init + unit-variance inputs.  The paper's N(0, 0.01) init (biases 1) was measured at chance (loss ln 10)
-    # through the first epochs of this scaled network, where He init learns from epoch 3-4 on and ends near 10%
-    # top-1 error in 12 epochs; `--init paper` runs the paper's init anyway.
-    init: str = "kaiming"
-    patience: int = 2
+    # The training recipe (alexnet.recipes): "small", the from-scratch recipe for small datasets (He init,
+    # standardised input, lr 0.02 warmed up over an epoch, cosine decay).  The paper's recipe (`--recipe paper`:
+    # N(0, 0.01) init with biases 1, mean-subtracted 0-255 input, lr 0.01 / 10 on plateau) was measured at chance
+    # (loss ln 10) through the first epochs of this scaled network.  lr / init None: the recipe's.
+    recipe: str = "small"
+    lr: float | None = None
+    init: str | None = None
     seed: int = 0
     # synthetic data
     classes: int = 10
@@ -37,18 +38,17 @@ class DemoConfig:
 
 
 SCALED_NOTE = ("scaled for this machine: {resize}->{crop} px crops (paper 256->224), fc6/fc7 {fc} units (paper "
-               "4096), batch {bs} (paper 128), {epochs} epochs; everything else is the paper's: two towers, LRN, "
-               "overlapping pooling, dropout 0.5, PaperSGD momentum 0.9 / weight decay 0.0005 / lr {lr} divided by "
-               "10 on plateau, crops + flips + PCA lighting; {init} init (the paper's N(0, 0.01) init "
-               "starts too slowly for this budget)")
+               "4096), {epochs} epochs; the paper's network (two towers, LRN, overlapping pooling, dropout 0.5) and "
+               "augmentation (crops + flips + PCA lighting); training recipe {recipe}: {recipe_values}")
 
 
 def run_demo(cfg: DemoConfig, printer=print) -> dict:
     from .data import open_dataset, synthetic
     from .evaluate import evaluate
     from .interop import load_model
+    from .recipes import resolve_recipe
     from .train import TrainConfig, train
-    from .viz import neighbours_figure, plot_filters, tower_colour_specificity
+    from .viz import conv1_change, neighbours_figure, plot_filters, tower_colour_specificity
 
     t0 = time.perf_counter()
     out = Path(cfg.out)
@@ -56,13 +56,18 @@ def run_demo(cfg: DemoConfig, printer=print) -> dict:
             f"{cfg.val_per_class} val images per class; reused when already there)")
     synthetic.generate(cfg.data, classes=cfg.classes, train_per_class=cfg.train_per_class,
                        val_per_class=cfg.val_per_class, size=cfg.image_size, seed=cfg.seed, progress=cfg.progress)
-    note = SCALED_NOTE.format(resize=cfg.resize, crop=cfg.crop, fc=cfg.fc_size, bs=cfg.batch_size,
-                              epochs=cfg.epochs, lr=cfg.lr, init=cfg.init)
+    model_switches = {"fc_size": cfg.fc_size, **({"init": cfg.init} if cfg.init else {})}
+    tcfg = TrainConfig(data=cfg.data, out=str(out), arch="paper", model=model_switches, recipe=cfg.recipe,
+                       epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, resize=cfg.resize, crop=cfg.crop,
+                       seed=cfg.seed, device=cfg.device, steps_per_epoch=cfg.steps_per_epoch, progress=cfg.progress)
+    resolved, _ = resolve_recipe(tcfg, train_images=cfg.classes * cfg.train_per_class)
+    values = (f"init {resolved.model['init'] if 'init' in resolved.model else 'paper'}, {resolved.normalize} input, "
+              f"batch {resolved.batch_size}, lr {resolved.lr:g}, {resolved.warmup_epochs:g}-epoch warm-up, "
+              f"{resolved.schedule} schedule, PaperSGD momentum {resolved.momentum:g} / weight decay "
+              f"{resolved.weight_decay:g}; --recipe paper for the paper's section-5 recipe")
+    note = SCALED_NOTE.format(resize=cfg.resize, crop=cfg.crop, fc=cfg.fc_size, epochs=cfg.epochs,
+                              recipe=cfg.recipe, recipe_values=values)
     printer(f"[2/4] training the paper network ({note})")
-    tcfg = TrainConfig(data=cfg.data, out=str(out), arch="paper", model={"fc_size": cfg.fc_size, "init": cfg.init},
-                       epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, patience=cfg.patience,
-                       resize=cfg.resize, crop=cfg.crop, seed=cfg.seed, device=cfg.device,
-                       steps_per_epoch=cfg.steps_per_epoch, progress=cfg.progress)
     summary = train(tcfg, printer=printer, overwrite=True)   # a second demo run trains afresh
 
     printer("[3/4] evaluating best.pt on the validation split: centre crop and the paper's 10 crops")
@@ -77,6 +82,11 @@ def run_demo(cfg: DemoConfig, printer=print) -> dict:
 
     printer("[4/4] pictures: conv1 filters per tower (Figure 3), fc7 nearest neighbours (Figure 4)")
     plot_filters(model, out / "filters.png", title="conv1 kernels learned on the synthetic data")
+    # How far conv1 moved from its initialisation (the same draw: the trainer seeds torch before building), and
+    # the change itself: a briefly trained conv1 still looks mostly like its random init, the change shows what
+    # training put into it.
+    moved = conv1_change(model, seed=cfg.seed, out_png=out / "filters_change.png",
+                         title="conv1: trained minus initial kernels (what training added)")
     nb = neighbours_figure(model, prep, train_set, val_set, out / "neighbours.png", queries=8, k=6,
                            device=cfg.device, seed=cfg.seed)
     spec = tower_colour_specificity(model)
@@ -87,7 +97,9 @@ def run_demo(cfg: DemoConfig, printer=print) -> dict:
         "val_images": evals[1]["n"], "epochs": summary["epochs"], "wall_seconds": wall,
         "train_images_per_second": summary["images_per_second"], "device": summary["device"],
         "precision": summary["precision"], "tower_colour_specificity": spec,
-        "neighbours_same_class": nb["same_class_fraction"], "scaled_settings": note,
+        "neighbours_same_class": nb["same_class_fraction"], "scaled_settings": note, "recipe": cfg.recipe,
+        "conv1_relative_change": moved["relative_change"],
+        "conv1_change_colour_specificity": moved["change_colour_specificity"],
     }
     write_text_atomic(out / "summary.json", json.dumps(result, indent=2) + "\n")
     files = sorted(p for p in out.iterdir() if p.is_file() and not p.name.startswith("."))
@@ -102,6 +114,9 @@ def run_demo(cfg: DemoConfig, printer=print) -> dict:
             f"{result['train_images_per_second']:.0f} images/s")
     printer(f"  conv1 colour specificity per tower: {', '.join(f'{s:.2f}' for s in spec)}; fc7 neighbours of the "
             f"same class: {100 * nb['same_class_fraction']:.0f}%")
+    printer(f"  conv1 moved {100 * moved['relative_change']:.0f}% from its initialisation (|W - W0| / |W0|); "
+            f"colour specificity of that change per tower: "
+            f"{', '.join(f'{s:.2f}' for s in moved['change_colour_specificity'])}")
     printer("written:")
     for p in files:
         printer(f"  {p}")

@@ -151,7 +151,7 @@ def resolve_recipe(cfg: TrainConfig, train_images: int | None = None) -> tuple[T
 def recipes_help() -> str:
     """The recipes and their values, for ``alexnet train --help``."""
     lines = [f"  {r.name}: {r.summary}\n      {r.describe()}" for r in RECIPE_REGISTRY.values()]
-    return "recipes (--recipe; auto: small below {:,} training images, else paper):\n".format(SMALL_DATA_LIMIT) + \
+    return f"recipes (--recipe; auto: small below {SMALL_DATA_LIMIT:,} training images, else paper):\n" + \
         "\n".join(lines)
 
 

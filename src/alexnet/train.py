@@ -35,9 +35,9 @@ from .config import TrainConfig
 from .distributed import DistContext
 from .errors import CheckpointError, ConfigError, TrainingDiverged
 from .metrics import TopKMeter
+from .recipes import resolve_recipe
 from .runfolder import METRIC_FIELDS, RUN_FILES, NullRunFolder, RunFolder  # noqa: F401 - re-exported
 from .runtime import autocast, resolve_device, resolve_precision, to_layout, tune_cpu_allocator
-from .recipes import resolve_recipe
 from .train_data import TrainData, default_sizes, open_splits, prepare_data  # noqa: F401 - default_sizes re-exported
 from .utils import check_writable
 

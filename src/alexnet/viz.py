@@ -94,6 +94,29 @@ def tower_colour_specificity(model) -> list[float]:
     return [sum(spec[t * per:(t + 1) * per]) / per for t in range(towers)]
 
 
+def conv1_change(model, *, seed: int, out_png: str | os.PathLike | None = None, title: str = "") -> dict:
+    """How far conv1 moved from the initialisation ``train`` gave it (seeded with ``seed``): |W - W0| / |W0|, the
+    colour specificity of W - W0 per tower, and (``out_png``) W - W0 drawn as ``plot_filters`` draws kernels."""
+    import copy
+
+    import torch
+
+    from .model import model_from_config
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        initial = model_from_config(model.config)
+    w = model.layer("conv1").weight.detach().cpu().float()
+    w0 = initial.layer("conv1").weight.detach().float()
+    change = copy.deepcopy(model).cpu()
+    with torch.no_grad():
+        change.layer("conv1").weight.copy_(w - w0)
+    if out_png is not None:
+        plot_filters(change, out_png, title=title)
+    spec = tower_colour_specificity(change) if w.shape[1] == 3 else []
+    return {"relative_change": float((w - w0).norm() / w0.norm()), "change_colour_specificity": spec}
+
+
 def plot_filters(model, out_png: str | os.PathLike, title: str = "") -> Path:
     """conv1's kernels as a grid, one block per tower (the paper's Figure 3), with each tower's colour score."""
     import numpy as np

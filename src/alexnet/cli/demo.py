@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+from ..choices import INITS, RECIPE_CHOICES
+
 
 def register(sub) -> None:
     from . import HelpFormatter
@@ -10,14 +12,18 @@ def register(sub) -> None:
     p = sub.add_parser(
         "demo", formatter_class=HelpFormatter, help="the main job: synthetic data -> train -> eval -> pictures",
         description="Generate the embedded synthetic dataset (reused when present), train the paper's network with "
-                    "the paper's recipe (scaled for a small CPU, stated in the output), evaluate with 1 and 10 "
-                    "crops, and draw the curves, conv1 filters (Figure 3) and fc7 neighbours (Figure 4).\n\n"
+                    "the small-data recipe (scaled for a small CPU, stated in the output; --recipe paper for the "
+                    "paper's), evaluate with 1 and 10 crops, and draw the curves, conv1 filters (Figure 3) and fc7 "
+                    "neighbours (Figure 4).\n\n"
                     "example:\n  alexnet demo --data data/synth --out runs/demo")
     p.add_argument("--data", default="data/synth")
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--init", default=None, choices=("paper", "caffe", "kaiming", "default"))
+    p.add_argument("--recipe", default=None, choices=RECIPE_CHOICES,
+                   help="training recipe (default: small, the from-scratch small-data recipe; paper: section 5; "
+                        "auto: by the number of training images)")
+    p.add_argument("--init", default=None, choices=INITS, help="weight initialisation (default: the recipe's)")
     p.add_argument("--train-per-class", type=int, default=None)
     p.add_argument("--val-per-class", type=int, default=None)
     p.add_argument("--steps-per-epoch", type=int, default=None)
@@ -33,7 +39,7 @@ def run(args) -> int:
     from ..demo import DemoConfig, run_demo
 
     cfg = DemoConfig(data=args.data, out=args.out)
-    over = {k: getattr(args, k) for k in ("epochs", "batch_size", "init", "train_per_class", "val_per_class",
+    over = {k: getattr(args, k) for k in ("epochs", "batch_size", "recipe", "init", "train_per_class", "val_per_class",
                                           "steps_per_epoch", "seed", "device") if getattr(args, k) is not None}
     cfg = replace(cfg, **over)
     if args.json:

@@ -18,10 +18,9 @@ def add_runtime_flags(p) -> None:
 
 def register(sub) -> None:
     from ..config import TrainConfig
+    from ..recipes import recipes_help
     from . import HelpFormatter
     from .fields import add_config_flags
-
-    from ..recipes import recipes_help
 
     p = sub.add_parser(
         "train", formatter_class=HelpFormatter, help="train a network (a recipe chosen from the data, or named)",
