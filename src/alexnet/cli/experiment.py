@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from ..choices import ARCHS, DEVICES_HELP, INITS, SCHEDULES
+from ..choices import ARCHS, DEVICES_HELP, INITS, RECIPE_CHOICES, SCHEDULES
 from ..experiments.records import (
     DEFAULT_DATA,
     DEFAULT_ROOT,
@@ -115,8 +115,10 @@ def _add_training_flags(p) -> None:
                    help="training batch size " + experiment_defaults("batch_size"))
     p.add_argument("--lr", type=float, default=None,
                    help="learning rate " + experiment_defaults("lr", otherwise="--lr-relu/--lr-tanh/--lr-grid"))
-    p.add_argument("--init", choices=INITS, default=None,
-                   help="weight initialization " + experiment_defaults("init"))
+    p.add_argument("--recipe", choices=RECIPE_CHOICES, default=None,
+                   help="training recipe; its values fill every setting not given "
+                        + experiment_defaults("recipe"))
+    p.add_argument("--init", choices=INITS, default=None, help="weight initialization (default: the recipe's)")
     p.add_argument("--schedule", choices=SCHEDULES, default=None,
                    help="learning-rate schedule " + experiment_defaults("schedule"))
     p.add_argument("--resize", type=int, default=None,
@@ -129,8 +131,8 @@ def _add_training_flags(p) -> None:
                    help=f"fc6/fc7 units of {' and '.join(FC_SIZED_ARCHS)} (paper: 4096) "
                         f"(default: {SCALED_PAPER['fc_size']})")
     p.add_argument("--weight-decay", type=float, default=None,
-                   help=f"weight decay (default: {train_default('weight_decay')}, the paper's; relu-vs-tanh always "
-                        "uses 0, no regularization)")
+                   help=f"weight decay (default: {train_default('weight_decay')}; relu-vs-tanh always uses 0, no "
+                        "regularization)")
     p.add_argument("--steps-per-epoch", type=int, default=None,
                    help=f"cap training batches per epoch (default: {train_default('steps_per_epoch')})")
     p.add_argument("--val-batches", type=int, default=None,

@@ -40,6 +40,7 @@ class ExperimentConfig:
     arch: str | None = None                 # lrn, overlap-pool, dropout, augment: paper | cifar | owt
     batch_size: int | None = None
     lr: float | None = None
+    recipe: str | None = None               # the training recipe (alexnet.recipes); its values fill what is unset
     init: str | None = None
     schedule: str | None = None
     resize: int | None = None

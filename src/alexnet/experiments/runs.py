@@ -60,8 +60,18 @@ def input_sizes(cfg: ExperimentConfig, arch: str, data: Path) -> tuple[int | Non
 
 # ------------------------------------------------------------------------------------------------- training
 
+@functools.lru_cache(maxsize=8)
+def train_images(data: str) -> int:
+    """The number of training images (for --recipe auto)."""
+    from ..data import open_dataset
+
+    return len(open_dataset(data, "train"))
+
+
 def train_config(cfg: ExperimentConfig, variant: Variant, seed: int, out: Path, data: Path) -> TrainConfig:
-    """The TrainConfig of one (variant, seed) run."""
+    """The TrainConfig of one (variant, seed) run, its recipe applied (what config.json of the run will hold)."""
+    from ..recipes import resolve_recipe
+
     model = {"init": cfg.init} if cfg.init else {}
     if variant.arch in FC_SIZED_ARCHS:
         model["fc_size"] = cfg.fc_size if cfg.fc_size is not None else SCALED_PAPER["fc_size"]
@@ -69,12 +79,15 @@ def train_config(cfg: ExperimentConfig, variant: Variant, seed: int, out: Path, 
     resize, crop = input_sizes(cfg, variant.arch, data)
     kw = dict(data=str(data), out=str(out), arch=variant.arch, model=model, epochs=cfg.epochs,
               batch_size=cfg.batch_size, lr=cfg.lr, schedule=cfg.schedule, resize=resize, crop=crop, seed=seed,
+              recipe=cfg.recipe or "auto",
               steps_per_epoch=cfg.steps_per_epoch, val_batches=cfg.val_batches, device=cfg.device,
               workers=cfg.workers, progress=cfg.progress)
     if cfg.weight_decay is not None:
         kw["weight_decay"] = cfg.weight_decay
     kw.update(variant.train)
-    return TrainConfig(**{k: v for k, v in kw.items() if v is not None or k in ("resize", "crop")})
+    tcfg = TrainConfig(**{k: v for k, v in kw.items() if v is not None or k in ("resize", "crop")})
+    count = train_images(str(data)) if tcfg.recipe == "auto" else None
+    return resolve_recipe(tcfg, count)[0]
 
 
 def finished_run(run_dir: Path, tcfg: TrainConfig) -> bool:
