@@ -184,6 +184,13 @@ def test_finetune_recipe_gives_head_and_pretrained_layers_their_lrs(tiny_data, t
     assert groups["pretrained"]["lr"] == pytest.approx(0.1 * groups["head"]["lr"])
     assert groups["head"]["lr"] == pytest.approx(0.01 * 0.5 * (1 + 0.7071067811865476))
     trainer.run.close()
+    lines = []
+    scratch = Trainer(tiny(tiny_data, tmp_path / "ft2", recipe="finetune"), printer=lines.append)
+    scratch.setup()
+    scratch.run.close()
+    assert lines[0] == "recipe: finetune (--recipe finetune); set explicitly, over the recipe: batch_size 8"
+    assert lines[1].startswith("warning: --recipe finetune trains a pretrained network's new head; without "
+                               "pretrained weights")
 
 
 def test_finetune_with_freeze_trains_the_rest_at_their_lrs():

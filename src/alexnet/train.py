@@ -200,10 +200,10 @@ class Trainer:
         self._announce(resume)
 
     def resolve(self, train_images: int) -> None:
-        """Apply the recipe (``alexnet.recipes``): self.cfg gets every recipe field; the first output line says which
-        recipe was taken and why."""
+        """Apply the recipe (``alexnet.recipes``): self.cfg gets every recipe field; ``_announce`` says which recipe
+        was taken and why as the run's first output line (once every check passed: a user mistake prints only its
+        error)."""
         self.cfg, self.recipe_line = resolve_recipe(self.cfg, train_images)
-        self.say(self.recipe_line)
         world = self.dist.world_size
         if self.cfg.batch_size % world:
             raise ConfigError(f"batch size {self.cfg.batch_size} is not divisible by the {world} processes; the "
@@ -303,7 +303,11 @@ class Trainer:
         cfg, data, s = self.cfg, self.data, self.state
         n_val = len(data.val_set) if data.val_set is not None else 0
         if self.recipe_line:
+            self.say(self.recipe_line)
             self.run.log(self.recipe_line)
+        if cfg.recipe == "finetune" and self.given_model is None and not getattr(cfg, "weights", None):
+            self.say("warning: --recipe finetune trains a pretrained network's new head; without pretrained weights "
+                     "this network starts from its random init (for training from scratch: --recipe small)")
         self.say(f"alexnet train: {cfg.arch} on {cfg.data} ({len(data.train_set)} train / {n_val} val images, "
                  f"{len(data.classes)} classes), {data.resize}->{data.crop} px, batch {cfg.batch_size}, "
                  f"{self.device} {self.precision.name}{' channels_last' if self.precision.channels_last else ''}, "
