@@ -56,7 +56,7 @@ def test_a_recipe_must_set_every_recipe_field_and_be_named_in_choices():
         register_recipe("mine", "x")
     with pytest.raises(ValueError, match=r"recipe 'small': missing \['batch_size'"):
         register_recipe("small", "x", **{k: v for k, v in RECIPE_REGISTRY["small"].values.items() if k != "batch_size"})
-    assert RECIPE_REGISTRY["small"].values["batch_size"] == 64   # the failed registration left the entry alone
+    assert RECIPE_REGISTRY["small"].values["batch_size"] == 32   # the failed registration left the entry alone
 
 
 def test_paper_recipe_is_section_5_exactly():
@@ -83,7 +83,7 @@ def test_paper_recipe_is_section_5_exactly():
 def test_small_recipe_values():
     resolved, _ = resolve_recipe(cfg(recipe="small"))
     assert resolved.model == {"init": "kaiming"} and resolve_normalize(resolved) == "standard"
-    assert (resolved.batch_size, resolved.lr, resolved.schedule, resolved.warmup_epochs) == (64, 0.02, "cosine", 1.0)
+    assert (resolved.batch_size, resolved.lr, resolved.schedule, resolved.warmup_epochs) == (32, 0.02, "cosine", 0.3)
 
 
 def test_explicit_python_values_win_over_the_recipe():
@@ -91,7 +91,7 @@ def test_explicit_python_values_win_over_the_recipe():
                                         model={"init": "paper", "fc_size": 32}))
     assert (resolved.lr, resolved.batch_size, resolved.normalize) == (0.05, 128, "paper")
     assert resolved.model == {"init": "paper", "fc_size": 32}
-    assert (resolved.schedule, resolved.warmup_epochs) == ("cosine", 1.0)   # what was not given: the recipe's
+    assert (resolved.schedule, resolved.warmup_epochs) == ("cosine", 0.3)   # what was not given: the recipe's
     assert line == ("recipe: small (--recipe small); set explicitly, over the recipe: init paper, batch_size 128, "
                     "lr 0.05, normalize paper")
     # a value equal to the recipe's is still the user's: it stays when the recipe would say otherwise
@@ -129,7 +129,7 @@ def test_train_prints_the_recipe_first(tiny_data, tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "recipe: small (auto: 24 training images < 100,000; --recipe paper for the paper's " \
                        "section-5 recipe)"
-    assert lines[1].startswith("alexnet train: paper on") and ", batch 64," in lines[1]
+    assert lines[1].startswith("alexnet train: paper on") and ", batch 32," in lines[1]
     log = (tmp_path / "r" / "train.log").read_text()
     assert lines[0] in log
     import json
@@ -218,10 +218,12 @@ def test_warmup_ramps_linearly_per_step_then_hands_over_to_the_schedule():
 def test_trainer_warmup_is_one_epoch_of_steps(tiny_data, tmp_path):
     trainer = Trainer(tiny(tiny_data, tmp_path / "w", recipe="small", batch_size=4), printer=quiet)
     trainer.setup()
-    assert trainer.batches_per_epoch() == 6 and trainer.schedule.warmup_steps == 6
+    assert trainer.batches_per_epoch() == 6 and trainer.schedule.warmup_steps == 2   # round(0.3 * 6)
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.02)   # until the first step's warm-up
     trainer.schedule.before_step(0)
-    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.02 / 6)
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.01)
+    trainer.schedule.before_step(1)
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.02)
     trainer.run.close()
 
 

@@ -10,7 +10,7 @@ keyword argument, is not None and is kept: every flag overrides its recipe's val
   input.  On a few thousand images this sits at ln(classes) (chance) for many epochs (the issue that made the
   recipes: 89.2% top-1 error on 10 classes after 4 epochs).
 - ``small``: the same network and optimizer from scratch on small data: He init (zero biases), inputs divided by the
-  pixel std, batch 64, lr 0.02 warmed up linearly over the first epoch, cosine decay (see ``SMALL_EVIDENCE``).
+  pixel std, batch 32, lr 0.02 warmed up linearly over the first 0.3 epoch, cosine decay (see ``SMALL_EVIDENCE``).
 - ``finetune``: a pretrained network with a new head: the head (fc8) at lr 0.01, every other layer at a tenth of
   it (Caffe's fine-tuning example: base_lr 0.001 with lr_mult 10 on the new fc8), cosine decay, batch 64.  The
   pretrained layers keep the init they came with; ``--freeze LAYER`` keeps the first layers fixed.
@@ -89,8 +89,8 @@ register_recipe(
 # blowing up the first steps, and cosine decay needs no validation signal to lower the lr.
 register_recipe(
     "small", "from scratch on a small dataset (He init, standardised input, warm-up, cosine)", init="kaiming",
-    batch_size=64, lr=0.02, momentum=0.9, weight_decay=0.0005, optimizer="paper", schedule="cosine",
-    warmup_epochs=1.0, pretrained_lr_mult=1.0, normalize="standard")
+    batch_size=32, lr=0.02, momentum=0.9, weight_decay=0.0005, optimizer="paper", schedule="cosine",
+    warmup_epochs=0.3, pretrained_lr_mult=1.0, normalize="standard")
 
 register_recipe(
     "finetune", "a pretrained network with a new head (pretrained layers at a tenth of the head's lr)",

@@ -14,7 +14,7 @@ from .tables import finish, fmt_mean_std, markdown_table, pct, setup_line, top5_
 # The scaled paper network and recipe for the embedded synthetic data (10 classes, 4,000 training images) on a small
 # CPU.  Measured there: with the paper's recipe (N(0, 0.01) init, biases 1) these scaled networks sit at chance for the
 # few epochs a CPU budget allows, so the training recipe is `small` (alexnet.recipes: He init, inputs divided by the
-# pixel std, a one-epoch warm-up), with the lr, batch and constant schedule below (measured with He init before the
+# pixel std, a 0.3-epoch warm-up), with the lr, batch and constant schedule below (measured with He init before the
 # recipes existed, without the warm-up); the paper network at 72->64 px then still sat at chance for ~2 epochs (it left
 # it in the third: 84%, then 64% training error and 60% validation error in the fourth), hence 6 epochs; the four-layer
 # CIFAR network at 36->32 px is below 50% training error after 3 epochs for some seeds, but others sit near chance for
@@ -27,7 +27,7 @@ DEFAULTS = dict(arch="paper", epochs=6, seeds=(0, 1), batch_size=32, lr=0.01, re
 # lrn, overlap-pool and augment default to the four-layer CIFAR network (the network of the paper's CIFAR-10 LRN
 # result), ~2x cheaper per image than the scaled paper network and quicker to learn; --arch paper for the other.
 CIFAR_DEFAULTS = {**DEFAULTS, "arch": "cifar", "resize": None, "crop": None, "fc_size": None, "epochs": 5}
-RECIPE_NOTE = ("Recipe: `small` (He init, inputs divided by the pixel std, a one-epoch lr warm-up) instead of the "
+RECIPE_NOTE = ("Recipe: `small` (He init, inputs divided by the pixel std, a 0.3-epoch lr warm-up) instead of the "
                "paper's section-5 recipe, whose N(0, 0.01) init with biases of 1 kept these small, briefly trained "
                "networks at chance (`--recipe paper` restores it).")
 

@@ -26,7 +26,7 @@ NO_REGULARIZATION = dict(flip=False, random_crop=False, lighting=False, weight_d
 # which both activations cross inside the run, so the ratio is measured rather than bounded (CIFAR-10: --threshold
 # 0.25, the paper's).
 # The paper's cuda-convnet init (std 1e-4 in conv1) sat at chance for the first epochs here, so the recipe is `small`
-# (He init with each activation's gain, standardised input, one-epoch warm-up); --recipe paper restores the paper's.
+# (He init with each activation's gain, standardised input, 0.3-epoch warm-up); --recipe paper restores the paper's.
 # Each activation takes the better of two learning rates on seed 0 (the paper tuned them separately).  On CIFAR-10:
 # --data data/cifar10 --threshold 0.25 --epochs 40 --lr-grid 0.03 0.01 0.003.
 DEFAULTS = dict(arch="cifar", epochs=4, seeds=(0, 1), batch_size=32, recipe="small", schedule="constant",
