@@ -43,10 +43,11 @@ class Recipe:
     init: str | None = None
 
     def describe(self) -> str:
-        """The values as a short list, e.g. "init kaiming, batch 64, lr 0.02, ..."."""
+        """The values as a short list, e.g. "kaiming init, standard input scaling, batch 32, lr 0.02, ..."."""
         v = self.values
-        bits = [f"init {self.init or 'of the network'}", f"input {v['normalize']}", f"batch {v['batch_size']}",
-                f"lr {v['lr']:g}"]
+        own = "the network's own init"
+        bits = [f"{self.init} init" if self.init else own, f"{v['normalize']} input scaling",
+                f"batch {v['batch_size']}", f"lr {v['lr']:g}"]
         if v["pretrained_lr_mult"] != 1:
             bits.append(f"pretrained layers x{v['pretrained_lr_mult']:g}")
         if v["warmup_epochs"]:

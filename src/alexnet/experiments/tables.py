@@ -160,7 +160,7 @@ def setup_line(cfg: ExperimentConfig, data: Path, arch: str, tcfg, show_lr: bool
     bits = [f"data `{data}`", f"arch `{arch}`", size, f"{tcfg.epochs} epoch{'s' if tcfg.epochs != 1 else ''}",
             f"batch {tcfg.batch_size}"]
     bits.append(f"lr {tcfg.lr:g} ({tcfg.schedule})" if show_lr else f"{tcfg.schedule} lr")
-    bits += [f"recipe {tcfg.recipe}", f"init {model.get('init') or 'of the network'}",
+    bits += [f"recipe {tcfg.recipe}", f"init {model.get('init') or 'as the network'}",
              f"weight decay {tcfg.weight_decay:g}"]
     if "fc_size" in model:
         bits.append(f"fc6/fc7 {model['fc_size']} units")
