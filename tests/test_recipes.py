@@ -1,6 +1,7 @@
 """Recipes (alexnet.recipes): every recipe is a valid config, explicit settings win, "auto" says what it chose and
 why; --freeze keeps layers fixed; finetune trains the head and the pretrained layers at their own learning rates."""
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -308,3 +309,17 @@ def test_conv1_change_is_zero_at_init_and_measures_the_move():
     with torch.no_grad():
         model.conv1.weight.mul_(1.5)
     assert conv1_change(model, seed=5)["relative_change"] == pytest.approx(0.5, rel=1e-5)
+
+
+def test_resume_with_more_epochs_spreads_the_cosine_over_them():
+    p = torch.nn.Parameter(torch.zeros(1))
+    short = LRSchedule(make_optimizer([p], "paper", lr=0.02, momentum=0.9, weight_decay=0), "cosine", base_lr=0.02,
+                       epochs=4)
+    for epoch in range(4):
+        short.epoch_end(epoch, None)
+    assert short.lr == pytest.approx(0.0, abs=1e-12)
+    longer = LRSchedule(make_optimizer([p], "paper", lr=0.02, momentum=0.9, weight_decay=0), "cosine", base_lr=0.02,
+                        epochs=8)
+    longer.load_state_dict(short.state_dict())
+    longer.epoch_end(4, None)
+    assert longer.lr == pytest.approx(0.5 * 0.02 * (1 + math.cos(math.pi * 5 / 8)))

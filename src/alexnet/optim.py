@@ -127,5 +127,9 @@ class LRSchedule:
         return self.rule.state_dict()
 
     def load_state_dict(self, state: dict) -> None:
+        """The saved rule's state, but this run's number of epochs: ``--resume RUN --epochs 8`` extends a 4-epoch run
+        (a cosine is then spread over the 8), where the saved 4 would keep the lr at its final value."""
+        epochs = self.rule.epochs
         self.rule.load_state_dict(state)
+        self.rule.epochs = epochs
         self._apply()

@@ -84,10 +84,13 @@ register_recipe(
     warmup_epochs=0.0, pretrained_lr_mult=1.0,
     normalize="auto")          # auto: the 0-255 mean subtraction the paper's init was made for (He init: / std)
 
-# SMALL_EVIDENCE (measured, see README "Train on your own data"): 10-class shape data in MNIST, CIFAR and PNG-folder
-# format, 4,000 training images, 4 epochs: the paper's recipe stays at 90.0% validation error (chance) on all of them;
-# He init + standardised input leaves chance within the first epoch, the one-epoch warm-up keeps lr 0.02 from
-# blowing up the first steps, and cosine decay needs no validation signal to lower the lr.
+# SMALL_EVIDENCE (measured on a shared 2-core CPU, 4 epochs, everything else at its default; README "Train on your own
+# data"): 10 classes of shapes, 2,000 training and 500 validation images, paper network at 64 px: the paper's recipe
+# ends at 90.0% validation top-1 error (chance) on MNIST-format, CIFAR-format and the synthetic set alike (training
+# loss at ln 10 from the second epoch on); `small` ends at 9.6%, 73.2% and 67.2%.  A learning-rate scan (0.005 to
+# 0.04, 60 steps) left the colour sets at ln 10 for every rate: what they need is steps (~150 at batch 32 before the
+# loss falls), hence batch 32 rather than 128 and a warm-up of only 0.3 epoch; cosine decay needs no validation
+# signal to lower the rate.
 register_recipe(
     "small", "from scratch on a small dataset (He init, standardised input, warm-up, cosine)", init="kaiming",
     batch_size=32, lr=0.02, momentum=0.9, weight_decay=0.0005, optimizer="paper", schedule="cosine",

@@ -218,6 +218,9 @@ class Trainer:
             if prev.get(key) != getattr(self.cfg, key):
                 raise ConfigError(f"--resume {resume}: {key} was {prev.get(key)!r} in that run, now "
                                   f"{getattr(self.cfg, key)!r}; resume with the same settings")
+        if prev.get("epochs") not in (None, self.cfg.epochs) and self.cfg.schedule == "cosine":
+            self.say(f"note: the cosine schedule now spans {self.cfg.epochs} epochs (that run: {prev['epochs']}), so "
+                     "the learning rate rises again where the run continues")
         if prev.get("recipe") not in (None, self.cfg.recipe):   # checkpoints from before recipes: no "recipe"
             raise ConfigError(f"--resume {resume}: that run used --recipe {prev['recipe']}, this one "
                               f"{self.cfg.recipe}; resume with --recipe {prev['recipe']}")
