@@ -323,3 +323,12 @@ def test_resume_with_more_epochs_spreads_the_cosine_over_them():
     longer.load_state_dict(short.state_dict())
     longer.epoch_end(4, None)
     assert longer.lr == pytest.approx(0.5 * 0.02 * (1 + math.cos(math.pi * 5 / 8)))
+
+
+def test_plateau_warning_points_to_the_small_recipe():
+    from alexnet.train import flat_loss_hint
+
+    paper = flat_loss_hint(2.305, 10, "paper", "paper")
+    assert paper.endswith("try --recipe small, --init caffe, --init kaiming, a lower --lr, or more epochs.")
+    assert flat_loss_hint(2.305, 10, "kaiming", "small").endswith("try --init caffe, a lower --lr, or more epochs.")
+    assert flat_loss_hint(1.9, 10, "paper", "paper") is None

@@ -91,8 +91,8 @@ def flat_loss_hint(train_loss: float, num_classes: int, init: str, recipe: str =
     """Caffe's bvlc_alexnet readme and many users report the loss stuck at ln(classes) with the paper's init."""
     chance = math.log(num_classes)
     if num_classes > 1 and abs(train_loss - chance) < 0.02 * chance:
-        others = " or ".join(([] if recipe == "small" else ["--recipe small"]) +
-                             [f"--init {i}" for i in ("caffe", "kaiming") if i != init])
+        others = ", ".join(([] if recipe == "small" else ["--recipe small"]) +
+                           [f"--init {i}" for i in ("caffe", "kaiming") if i != init])
         why = ("the known AlexNet plateau (Caffe used biases of 0.1 and std 0.005 in fc6/fc7 for this reason)"
                if init == "paper" else "a plateau")
         return (f"training loss {train_loss:.3f} is still at ln({num_classes}) = {chance:.3f} (chance). "
