@@ -35,6 +35,8 @@ from .runtime import (
     Precision,
     autocast,
     cpu_has_fast_bf16,
+    import_compiler_quietly,
+    native_stderr_filtered,
     resolve_compile,
     resolve_device,
     resolve_precision,
@@ -95,7 +97,7 @@ def _peak_extra_bytes(fn: Callable[[], None], device: torch.device) -> tuple[int
         return max(0, torch.cuda.max_memory_allocated(device) - base), "torch.cuda.max_memory_allocated"
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with native_stderr_filtered(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
     try:
         events = prof.profiler.kineto_results.events()
@@ -120,6 +122,8 @@ class _Runner:
         self.x, self.y = x, y
         self.optimizer = None
         self.compiled = compile_model
+        if compile_model:
+            import_compiler_quietly()
         if mode == "train":
             model.train()
             self.optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)

@@ -5,10 +5,10 @@ from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from .errors import ConfigError
 from .metrics import TopKMeter
+from .progress import progress_bar
 from .runtime import autocast, resolve_device, resolve_precision, to_layout
 
 
@@ -40,7 +40,8 @@ def evaluate(model: torch.nn.Module, dataset, prep: Mapping, *, crops: int = 1, 
     classes = list(getattr(dataset, "classes", []))
     meter = TopKMeter(len(classes) or None)
     total = len(loader) if max_batches is None else min(len(loader), max_batches)
-    bar = tqdm(loader, total=total, desc=f"eval ({crops}-crop)", unit="batch", disable=not progress, leave=False)
+    bar = progress_bar(loader, total=total, desc=f"eval ({crops}-crop)", unit="batch", disable=not progress,
+                       leave=False)
     for i, (images, labels) in enumerate(bar):
         if max_batches is not None and i >= max_batches:
             break

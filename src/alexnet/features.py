@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .choices import FEATURE_POOLS
 from .errors import ConfigError, DataError
+from .progress import progress_bar
 from .runtime import resolve_device
 from .utils import atomic_output
 
@@ -135,7 +135,7 @@ def extract_features(model: torch.nn.Module, images: list[Path], prep: dict, lay
     results: dict[str, list[np.ndarray]] = {layer: [] for layer in layers}
     kept: list[str] = []
     bad_all: list = []
-    for start in tqdm(range(0, len(images), batch_size), desc="features", unit="batch", disable=not progress):
+    for start in progress_bar(range(0, len(images), batch_size), desc="features", unit="batch", disable=not progress):
         x, ok, bad = load_images(images[start:start + batch_size], prep, strict=strict)
         bad_all.extend(bad)
         if not ok:

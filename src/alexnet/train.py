@@ -35,8 +35,9 @@ from .config import TrainConfig
 from .distributed import DistContext
 from .errors import CheckpointError, ConfigError, TrainingDiverged
 from .metrics import TopKMeter
+from .progress import progress_bar
 from .runfolder import METRIC_FIELDS, RUN_FILES, NullRunFolder, RunFolder  # noqa: F401 - re-exported
-from .runtime import autocast, resolve_device, resolve_precision, to_layout, tune_cpu_allocator
+from .runtime import autocast, import_compiler_quietly, resolve_device, resolve_precision, to_layout, tune_cpu_allocator
 from .train_data import TrainData, default_sizes, prepare_data  # noqa: F401 - default_sizes re-exported
 from .utils import check_writable
 
@@ -178,6 +179,7 @@ class Trainer:
             self._restore(ckpt, resume)
         self.run_model = self.dist.wrap(self.model)
         if cfg.compile:
+            import_compiler_quietly()
             self.run_model = torch.compile(self.run_model)
         # The run folder appears only once the data and the checkpoint were accepted: a user mistake leaves no
         # empty run folder behind.
@@ -319,7 +321,7 @@ class Trainer:
         self.run_model.train()
         meter = TopKMeter()
         t0, images = time.perf_counter(), 0
-        bar = tqdm(total=n_batches, initial=skip, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
+        bar = progress_bar(total=n_batches, initial=skip, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
                    disable=not (cfg.progress and self.is_main), leave=False, dynamic_ncols=True)
         for b in range(skip, n_batches):
             try:

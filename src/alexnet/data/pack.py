@@ -59,8 +59,7 @@ def _sample_names(ds) -> list[str]:
 def pack_dataset(ds, out_dir: Path, split: str, *, strict: bool = False, progress: bool = True,
                  workers: int | None = None) -> dict:
     """Write one split of ``ds`` into ``out_dir`` (see module doc); returns its index entry."""
-    from tqdm.auto import tqdm
-
+    from ..progress import progress_bar
     from .loader import default_workers
 
     n, c, s = len(ds), ds.channels, ds.image_size
@@ -75,7 +74,7 @@ def pack_dataset(ds, out_dir: Path, split: str, *, strict: bool = False, progres
     loader = torch.utils.data.DataLoader(_Decode(ds), batch_size=32, shuffle=False, num_workers=nw,
                                          collate_fn=_as_lists, prefetch_factor=4 if nw else None)
     k = 0
-    with tqdm(total=n, desc=f"pack {split}", unit="img", disable=not progress, leave=False) as bar:
+    with progress_bar(total=n, desc=f"pack {split}", unit="img", disable=not progress, leave=False) as bar:
         for batch in loader:
             for i, img, err in batch:
                 if err is not None:

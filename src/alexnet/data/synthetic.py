@@ -340,12 +340,11 @@ def generate(out_dir: str | os.PathLike, *, classes: int = DEFAULTS["classes"],
 
 
 def _run_tasks(tasks: list, progress: bool, workers: int | None) -> None:
-    from tqdm.auto import tqdm
-
+    from ..progress import progress_bar
     from .loader import available_cpus
 
     n = workers if workers is not None else available_cpus()
-    bar = tqdm(total=len(tasks), desc="synthetic images", unit="img", disable=not progress, leave=False)
+    bar = progress_bar(total=len(tasks), desc="synthetic images", unit="img", disable=not progress, leave=False)
     _noise_bank(), _grid(tasks[0][5] if tasks else 256)   # made once, shared by the forked workers
     try:
         if n <= 1 or len(tasks) < 64:
