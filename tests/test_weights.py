@@ -464,3 +464,21 @@ def test_bgr_training_transform_flips_after_normalising(tiny_data):
     bgr = rgb.flip(1)
     want = (bgr - torch.tensor([10.0, 20.0, 30.0]).view(1, 3, 1, 1)) / torch.tensor([1.0, 2.0, 4.0]).view(1, 3, 1, 1)
     torch.testing.assert_close(x, want)
+
+
+def test_train_keeps_the_last_layer_when_the_classes_are_the_weights(tmp_path, tiny_data):
+    from alexnet.config import TrainConfig
+    from alexnet.data import open_dataset
+    from alexnet.train import train
+
+    classes = list(open_dataset(str(tiny_data), "train").classes)
+    src = _small_paper_checkpoint(tmp_path / "src.pt", classes=len(classes))
+    src.classes = classes
+    save_checkpoint(tmp_path / "src.pt", src)
+    cfg = TrainConfig(data=str(tiny_data), out=str(tmp_path / "run"), weights=str(tmp_path / "src.pt"), epochs=1,
+                      steps_per_epoch=1, batch_size=4, val_every=0, device="cpu", progress=False, lr=1e-20,
+                      weight_decay=0.0)
+    train(cfg, printer=lambda s: None)
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert ckpt.started_from["replaced"] == [] and ckpt.classes == classes
+    torch.testing.assert_close(ckpt.state_dict["fc8.weight"], src.state_dict["fc8.weight"], rtol=0, atol=1e-12)

@@ -255,7 +255,11 @@ class Trainer:
                                                       input_size=data.crop, in_channels=data.channels,
                                                       switches=switches))
             if copy_weights:   # a resumed run restores its own weights and provenance instead
-                self.started_from = start_from_weights(model, self.start, data.classes)
+                from .evaluate import same_classes
+
+                record_classes = self.start.record.classes
+                keep = bool(record_classes) and same_classes(data.train_set, record_classes)   # ImageNet on ImageNet
+                self.started_from = start_from_weights(model, self.start, data.classes, keep_head=keep)
         else:
             model = build_model(cfg.arch, num_classes=len(data.classes), **switches)
         if self.towers:

@@ -382,11 +382,12 @@ def last_layer_keys(model) -> list[str]:
 
 
 def start_from_weights(model, weights: StartWeights | str | os.PathLike, classes: list[str] | None = None, *,
-                       progress: bool = True) -> dict[str, Any]:
+                       keep_head: bool | None = None, progress: bool = True) -> dict[str, Any]:
     """Copy ``weights`` into ``model`` (built with the weights' architecture and layout): every tensor but the
     classifier's last layer, which keeps ``model``'s own initialisation and its number of classes.  The last layer is
-    kept too when ``classes`` are exactly the weights' classes.  Returns the provenance a checkpoint records (spec,
-    file, sha256, source, ``replaced`` keys).  A tensor of another shape is a one-line ConfigError naming it."""
+    kept too when ``keep_head`` (default: when ``classes`` are exactly the weights' classes).  Returns the provenance a
+    checkpoint records (spec, file, sha256, source, ``replaced`` keys).  A tensor of another shape is a one-line
+    ConfigError naming it."""
     import torch
 
     start = weights if isinstance(weights, StartWeights) else load_start_weights(weights, progress=progress)
@@ -394,8 +395,9 @@ def start_from_weights(model, weights: StartWeights | str | os.PathLike, classes
     arch = model.config.arch
     if record.arch != arch:
         raise ConfigError(f"--weights {start.spec}: weights of architecture {record.arch!r}, the network is {arch!r}")
-    same_head = classes is not None and record.classes is not None and list(record.classes) == list(classes)
-    head = [] if same_head else last_layer_keys(model)
+    if keep_head is None:
+        keep_head = classes is not None and record.classes is not None and list(record.classes) == list(classes)
+    head = [] if keep_head else last_layer_keys(model)
     own = model.state_dict()
     for k, v in own.items():
         if k in head:

@@ -62,7 +62,8 @@ def register(sub) -> None:
                     "the metadata property `alexnet` (JSON). TorchScript: traced; metadata in the extra file "
                     "alexnet.json. safetensors: weights, metadata in the header.\n\n"
                     "examples:\n  alexnet export runs/demo/best.pt --format onnx -o alexnet.onnx --check\n"
-                    "  alexnet export owt.pt --format safetensors -o owt.safetensors")
+                    "  alexnet export owt.pt --format safetensors -o owt.safetensors\n"
+                    "  alexnet export --weights torchvision -o alexnet.onnx --check")
     add_model_source(e, positional=True, checkpoint_help="checkpoint file, run folder, .safetensors or torchvision "
                                                          ".pth")
     e.add_argument("--format", dest="fmt", choices=EXPORT_FORMATS, default=None,
