@@ -242,6 +242,22 @@ def test_interrupted_download_leaves_nothing(server, torch_home, register, monke
     assert _cache_files(torch_home) == []
 
 
+def test_a_killed_downloads_temporary_file_is_swept_by_the_next(server, torch_home, register):
+    """SIGKILL cannot be caught: its temporary file (named as every alexnet temporary) goes at the next download."""
+    import subprocess
+    import sys
+
+    body = _caffemodel_bytes()
+    register(_entry("test-caffe", server.serve("/k.caffemodel", body), body))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    folder = torch_home / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    stale = folder / f".k.caffemodel.{dead.stdout.strip()}.abc123.alexnet-tmp.caffemodel"
+    stale.write_bytes(body[:100])
+    resolve_weights("test-caffe", progress=False)
+    assert _cache_files(torch_home) == ["k.alexnet.safetensors", "k.caffemodel"]
+
+
 def test_offline_message_names_the_url_and_where_to_put_the_file(torch_home, register):
     with socket.socket() as s:   # a port nobody listens on: connection refused, as without a network
         s.bind(("127.0.0.1", 0))
@@ -423,6 +439,8 @@ def test_train_from_weights_file_replaces_the_head_and_records_provenance(tmp_pa
     assert ckpt.preprocessing["mean"] == [120.0, 115.0, 100.0] and ckpt.preprocessing["std"] == [60.0, 60.0, 60.0]
     assert ckpt.train_config["weights"] == str(tmp_path / "src.pt") and ckpt.train_config["arch"] == "paper"
     assert ckpt.weights_only().started_from == f
+    exported = alexnet.export_model(out / "last.pt", "safetensors", tmp_path / "ft.safetensors")
+    assert load_model(exported).checkpoint.started_from == f
     # resuming must name the same weights
     assert main(["train", "--data", str(tiny_data), "--out", str(out), "--resume", str(out), "--epochs", "2",
                  "--device", "cpu", "--no-progress", "--batch-size", "4", "--arch", "paper"]) == 1
