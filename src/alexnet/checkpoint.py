@@ -7,6 +7,7 @@ A checkpoint is a ``Checkpoint`` record.  On disk it is a ``torch.save``d dict o
      "model_config": ModelConfig.to_dict(),  "model": state_dict,
      "classes": [class names],               "data": {"mean", "std", "resize", "crop", "channel_order", ...},
      "source": {...}, "metrics": {...},      (converted weights; the epoch row that wrote the file)
+     "started_from": {...},                  (a run started from pretrained weights: spec, file, sha256, source)
      "train_config": {...}, "optimizer": ..., "schedule": ..., "epoch": int, "batch_in_epoch": int, "step": int,
      "rng": {...}, "aug_rng": tensor, "history": [...], "best_val_top1_error": float}
 
@@ -71,6 +72,9 @@ class Checkpoint:
     aug_rng: torch.Tensor | None = None               # the augmentation generator, mid-epoch only
     history: list[dict[str, Any]] | None = None       # metrics rows so far
     best_val_top1_error: float | None = None
+    # A run started from pretrained weights (``train --weights``): the spec, the file and its sha256, the weights'
+    # own ``source`` and the replaced last-layer keys.  Kept by weights_only(): it is about the weights.
+    started_from: dict[str, Any] | None = None
 
     @property
     def arch(self) -> str:

@@ -1,9 +1,10 @@
 """Every named choice of the project, declared once, importable without torch.
 
 The CLI builds its ``choices=`` lists from here; the library's registries (architectures in ``model``, dataset
-formats in ``data.formats``, learning-rate schedules in ``schedules``, inits in ``init``) check at import time that
-what they register is exactly what is named here, and ``tests/test_choices.py`` checks every CLI choice list
-against these tuples. To add an entry: name it here, register it where it lives, add its test.
+formats in ``data.formats``, learning-rate schedules in ``schedules``, inits in ``init``, named weights in
+``weights``) check at import time that what they register is exactly what is named here, and
+``tests/test_choices.py`` checks every CLI choice list against these tuples. To add an entry: name it here, register
+it where it lives, add its test.
 """
 from __future__ import annotations
 
@@ -35,5 +36,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 # Everything around the model.
 EXPORT_FORMATS = ("onnx", "torchscript", "safetensors")
+# Named pretrained weights (weights.py): torchvision's IMAGENET1K_V1 (arch owt), BVLC's bvlc_alexnet (arch paper).
+WEIGHTS = ("torchvision", "bvlc")
 BENCH_MODES = ("train", "infer")
 FEATURE_POOLS = ("none", "avg")

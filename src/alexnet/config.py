@@ -39,7 +39,12 @@ class TrainConfig:
 
     data: str = option(REQUIRED, "dataset folder (image folders/ILSVRC, CIFAR-10, MNIST, packed)", group="run")
     out: str = option(REQUIRED, "run folder", group="run")
-    arch: str = option("paper", "architecture", choices=choices.ARCHS, group="run")
+    arch: str = option("paper", "architecture (with --weights: the weights' own)", choices=choices.ARCHS, group="run")
+    weights: str | None = option(None, "start from pretrained weights: a registered name "
+                                 f"({', '.join(choices.WEIGHTS)}), a weight file or an http(s) URL; every layer but "
+                                 "the classifier's last is kept, the last gets the data's classes; the weights' "
+                                 "architecture and preprocessing are used", group="run", metavar="NAME|FILE|URL",
+                                 default_text="train from scratch")
     model: dict = option(help="model switches (activation, lrn, towers, ...)", factory=dict, cli=False)
     dataset_kind: str = option("auto", "dataset format (auto: detected from the folder)", flag="--dataset",
                                choices=choices.DATASET_KINDS, group="run")

@@ -106,7 +106,7 @@ def evaluate_checkpoint(checkpoint: str, data: str, *, split: str = "val", crops
         raise ConfigError(f"{checkpoint}: checkpoint has no preprocessing fields {missing} (was it trained here?)")
     dataset = open_dataset(data, split, image_size=prep["resize"], strict=strict, kind=dataset_kind)
     ck_classes = ckpt.classes
-    if ck_classes and list(dataset.classes) != list(ck_classes):
+    if ck_classes and not same_classes(dataset, ck_classes):
         raise ConfigError(f"{data} ({split}): its {len(dataset.classes)} classes differ from the checkpoint's "
                           f"{len(ck_classes)} classes (first: {list(dataset.classes)[:3]} vs {list(ck_classes)[:3]})")
     prec = resolve_precision(dev, precision)
@@ -115,4 +115,18 @@ def evaluate_checkpoint(checkpoint: str, data: str, *, split: str = "val", crops
                       workers=workers, progress=progress, max_batches=max_batches)
     result.update({"checkpoint": str(checkpoint), "data": str(data), "split": split,
                    "arch": ckpt.arch, "bad_files": len(getattr(dataset, "bad_files", []))})
+    published = (ckpt.source or {}).get("publisher_accuracy")
+    if published:   # named weights (alexnet.weights) carry their publisher's figures: print them side by side
+        result["publisher_accuracy"] = {"weights": ckpt.source.get("weights"), **published}
     return result
+
+
+def same_classes(dataset, classes) -> bool:
+    """Whether a dataset's classes are a checkpoint's, in the same order.  ImageNet folders name their classes by
+    wnid (``n01440764``) or by synset_words (``tench, Tinca tinca``) while converted weights record
+    ``n01440764 tench``: the wnids (``dataset.class_ids``) decide then."""
+    classes = [str(c) for c in classes]
+    if list(dataset.classes) == classes:
+        return True
+    ids = getattr(dataset, "class_ids", None)
+    return bool(ids) and len(ids) == len(classes) and all(c.split(" ", 1)[0] == i for c, i in zip(classes, ids))

@@ -17,6 +17,7 @@ the RNGs and the deterministic-algorithm switches are restored when ``fit`` retu
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import random
@@ -41,7 +42,7 @@ from .runtime import autocast, import_compiler_quietly, resolve_device, resolve_
 from .train_data import TrainData, default_sizes, prepare_data  # noqa: F401 - default_sizes re-exported
 from .utils import check_writable
 
-RESUME_KEYS = ("arch", "batch_size", "seed", "optimizer")   # a resumed run must keep these
+RESUME_KEYS = ("arch", "batch_size", "seed", "optimizer", "weights")   # a resumed run must keep these
 
 
 def rng_state() -> dict:
@@ -163,18 +164,22 @@ class Trainer:
         if not self.is_main:
             self.say = lambda s: None
         self.state = TrainState()
+        self.start = None             # the pretrained weights the run starts from (--weights), once loaded
+        self.started_from = None      # ... and their provenance, recorded in every checkpoint
 
     # -- setup ---------------------------------------------------------------------------------------------------
     def setup(self, resume: str | os.PathLike | None = None, overwrite: bool = False) -> None:
         """Data, model, optimizer, schedule and (when resuming) their saved state; then the run folder."""
+        if self.cfg.weights:
+            self.load_start_weights()
         cfg = self.cfg
         ckpt = self.load_resume(resume) if resume is not None else None
         self.device, self.towers = self._resolve_device()
         self.precision = resolve_precision(self.device, cfg.precision, cfg.channels_last)
         if self.device.type == "cpu":   # reuse freed activations without page faults (docs/performance.md)
             tune_cpu_allocator()
-        self.data: TrainData = prepare_data(cfg)
-        self._build_model()
+        self.data: TrainData = prepare_data(cfg, self.start.record.preprocessing if self.start else None)
+        self._build_model(copy_weights=ckpt is None)
         if ckpt is not None:
             self._restore(ckpt, resume)
         self.run_model = self.dist.wrap(self.model)
@@ -206,6 +211,22 @@ class Trainer:
         self.resumed_from = path
         return ckpt
 
+    def load_start_weights(self) -> None:
+        """Read ``--weights`` (downloaded and converted once, see alexnet.weights); the run takes the weights'
+        architecture and, for networks whose fc6 depends on it, their crop size."""
+        from .weights import fixed_input, load_start_weights
+
+        cfg = self.cfg
+        self.start = load_start_weights(cfg.weights, progress=cfg.progress and self.is_main)
+        arch = self.start.record.arch
+        if cfg.arch != arch and cfg.arch != TrainConfig.__dataclass_fields__["arch"].default:
+            raise ConfigError(f"--arch {cfg.arch} but --weights {cfg.weights} are weights of arch {arch!r}; leave "
+                              "--arch out (the weights decide it)")
+        changes: dict[str, Any] = {"arch": arch}
+        if cfg.crop is None and fixed_input(arch):
+            changes["crop"] = self.start.record.model_config.input_size
+        self.cfg = dataclasses.replace(cfg, **changes)
+
     def _resolve_device(self):
         if self.cfg.tower_devices:
             from .parallel import parse_tower_devices
@@ -213,8 +234,8 @@ class Trainer:
             return towers[0], towers   # the batch, the loss and the metrics live on tower 1's device
         return self.dist.device or resolve_device(self.cfg.device), None
 
-    def _build_model(self) -> None:
-        from .model import build_model
+    def _build_model(self, copy_weights: bool = True) -> None:
+        from .model import build_model, model_from_config
         from .optim import LRSchedule, make_optimizer
 
         cfg, data = self.cfg, self.data
@@ -225,7 +246,24 @@ class Trainer:
         switches.update(input_size=data.crop, in_channels=data.channels)
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
-        model = build_model(cfg.arch, num_classes=len(data.classes), **switches)
+        if self.start is not None:
+            from .weights import finetune_config, start_from_weights
+
+            switches.pop("input_size")
+            switches.pop("in_channels")
+            # Built (and initialised, so the new last layer gets the network's init) from the weights' layout with
+            # the data's classes; then every other tensor is copied from the weights.
+            model = model_from_config(finetune_config(self.start.record.model_config, num_classes=len(data.classes),
+                                                      input_size=data.crop, in_channels=data.channels,
+                                                      switches=switches))
+            if copy_weights:   # a resumed run restores its own weights and provenance instead
+                from .evaluate import same_classes
+
+                record_classes = self.start.record.classes
+                keep = bool(record_classes) and same_classes(data.train_set, record_classes)   # ImageNet on ImageNet
+                self.started_from = start_from_weights(model, self.start, data.classes, keep_head=keep)
+        else:
+            model = build_model(cfg.arch, num_classes=len(data.classes), **switches)
         if self.towers:
             from .parallel import TowerParallelAlexNet
             model = TowerParallelAlexNet(model, self.towers)   # checkpoints keep the grouped layout (its state_dict)
@@ -245,6 +283,7 @@ class Trainer:
                               f"has {len(classes)} (first: {list(ckpt.classes)[:3]} vs {classes[:3]}); resume on "
                               "the same data")
         load_state_dict_checked(self.model, ckpt.state_dict, resume)
+        self.started_from = ckpt.started_from
         self.optimizer.load_state_dict(ckpt.optimizer)
         self.schedule.load_state_dict(ckpt.schedule)
         best = ckpt.best_val_top1_error
@@ -274,6 +313,11 @@ class Trainer:
                 self.say(f"warning: {len(bad)} unreadable image(s) skipped; listed in {Path(cfg.out) / 'train.log'}")
                 for path, reason in bad:
                     self.run.log(f"skipped bad image {path}: {reason}", 30)
+        if self.started_from is not None and resume is None:
+            f = self.started_from
+            replaced = ", ".join(f["replaced"]) or "none (same classes)"
+            self.say(f"started from --weights {f['spec']} ({f['arch']}, {f['file']}): kept {f['kept']} tensors, new "
+                     f"last layer for {len(data.classes)} classes: {replaced}")
         if resume is not None:
             self.say(f"resumed from {self.resumed_from}: epoch {s.epoch + 1}, batch {s.batch}, step {s.step}")
 
@@ -287,7 +331,7 @@ class Trainer:
                           schedule=self.schedule.state_dict(), epoch=epoch, batch_in_epoch=batch_in_epoch,
                           step=s.step, rng=rng_state(),
                           aug_rng=aug_generator.get_state() if aug_generator is not None else None,
-                          history=s.history, best_val_top1_error=s.best_err)
+                          history=s.history, best_val_top1_error=s.best_err, started_from=self.started_from)
 
     # -- one epoch -----------------------------------------------------------------------------------------------
     def _epoch_batches(self, epoch: int):

@@ -57,8 +57,23 @@ def open_splits(cfg: TrainConfig):
     return train_set, val_set, resize, crop
 
 
-def prepare_data(cfg: TrainConfig) -> TrainData:
-    """Open the splits and build the training transform: crops/flips/lighting as batched tensor ops."""
+class ToBGR:
+    """The training transform for networks that take BGR input (Caffe's weights): augment and normalise in RGB
+    (PCA lighting's eigenvectors are RGB), then reverse the channels."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __call__(self, images, **kw):
+        return self.inner(images, **kw).flip(1)
+
+
+def prepare_data(cfg: TrainConfig, weights_prep: dict | None = None) -> TrainData:
+    """Open the splits and build the training transform: crops/flips/lighting as batched tensor ops.
+
+    weights_prep: the preprocessing of the pretrained weights the run starts from (``--weights``): with
+    ``--normalize auto`` their mean, std and channel order are used, as the weights expect their input.
+    """
     from .data import TrainTransform, dataset_stats
 
     train_set, val_set, resize, crop = open_splits(cfg)
@@ -66,12 +81,21 @@ def prepare_data(cfg: TrainConfig) -> TrainData:
     mean = list(stats.mean)
     normalize = resolve_normalize(cfg)
     std = list(stats.std) if normalize == "standard" else [1.0] * len(mean)
+    order = "RGB"
+    if weights_prep and "mean" in weights_prep and "std" in weights_prep and cfg.normalize == "auto":
+        if len(weights_prep["mean"]) != train_set.channels:
+            raise ConfigError(f"--weights take {len(weights_prep['mean'])}-channel images; {cfg.data} has "
+                              f"{train_set.channels}-channel images")
+        mean, std = [float(m) for m in weights_prep["mean"]], [float(s) for s in weights_prep["std"]]
+        order, normalize = weights_prep.get("channel_order", "RGB"), weights_prep.get("normalize", normalize)
     lighting = stats if (cfg.lighting and train_set.channels == 3) else None
-    transform = TrainTransform(crop, mean=mean, std=std, flip=cfg.flip, random_crop=cfg.random_crop,
-                               lighting=lighting, lighting_std=cfg.lighting_std)
+    bgr = order == "BGR"   # the recorded mean/std are in the network's (BGR) order; the transform works in RGB
+    transform = TrainTransform(crop, mean=mean[::-1] if bgr else mean, std=std[::-1] if bgr else std, flip=cfg.flip,
+                               random_crop=cfg.random_crop, lighting=lighting, lighting_std=cfg.lighting_std)
     prep = {"mean": mean, "std": std, "resize": resize, "crop": crop, "channels": train_set.channels,
-            "channel_order": "RGB", "normalize": normalize, "stats": stats.to_dict()}
-    return TrainData(train_set, val_set, list(train_set.classes), resize, crop, train_set.channels, transform, prep)
+            "channel_order": order, "normalize": normalize, "stats": stats.to_dict()}
+    return TrainData(train_set, val_set, list(train_set.classes), resize, crop, train_set.channels,
+                     ToBGR(transform) if bgr else transform, prep)
 
 
 __all__ = ["TrainData", "prepare_data", "open_splits", "default_sizes", "resolve_normalize"]

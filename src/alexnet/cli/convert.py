@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from ..choices import EXPORT_FORMATS
+from .sources import add_model_source, model_source
 
 
 def register(sub) -> None:
@@ -61,8 +62,10 @@ def register(sub) -> None:
                     "the metadata property `alexnet` (JSON). TorchScript: traced; metadata in the extra file "
                     "alexnet.json. safetensors: weights, metadata in the header.\n\n"
                     "examples:\n  alexnet export runs/demo/best.pt --format onnx -o alexnet.onnx --check\n"
-                    "  alexnet export owt.pt --format safetensors -o owt.safetensors")
-    e.add_argument("checkpoint", help="checkpoint file, run folder, .safetensors or torchvision .pth")
+                    "  alexnet export owt.pt --format safetensors -o owt.safetensors\n"
+                    "  alexnet export --weights torchvision -o alexnet.onnx --check")
+    add_model_source(e, positional=True, checkpoint_help="checkpoint file, run folder, .safetensors or torchvision "
+                                                         ".pth")
     e.add_argument("--format", dest="fmt", choices=EXPORT_FORMATS, default=None,
                    help="output format (default: from OUT's extension: .onnx, .ts/.torchscript, .safetensors)")
     e.add_argument("-o", "--output", required=True, help="output file")
@@ -118,10 +121,11 @@ def run_export(args) -> int:
     if fmt is None:
         raise ConfigError(f"--format not given and {args.output!r} has no known extension "
                           "(.onnx, .ts, .torchscript, .safetensors); pass --format")
-    out = export_model(args.checkpoint, fmt, args.output, opset=args.opset)
+    source = model_source(args, progress=not args.json)
+    out = export_model(source, fmt, args.output, opset=args.opset)
     summary = {"output": str(out), "format": fmt, "bytes": out.stat().st_size}
     if args.check:
-        summary["max_abs_diff"] = check_export(out, args.checkpoint, fmt)
+        summary["max_abs_diff"] = check_export(out, source, fmt)
     if args.json:
         print(json.dumps(summary))
         return 0

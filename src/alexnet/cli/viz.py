@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+from .sources import add_model_source, model_source
+
 
 def register(sub) -> None:
     from . import HelpFormatter
@@ -23,7 +25,7 @@ def register(sub) -> None:
                       description="conv1's kernels as a grid per tower, with each tower's colour specificity "
                                   "(0: grey, 1: pure colour).\n\nexample:\n"
                                   "  alexnet viz filters runs/demo/best.pt -o filters.png")
-    f.add_argument("checkpoint")
+    add_model_source(f, positional=True)
     f.add_argument("-o", "--output", required=True)
     f.add_argument("--json", action="store_true")
     f.set_defaults(func=run_filters)
@@ -31,7 +33,7 @@ def register(sub) -> None:
                       description="Validation images and their nearest training images by Euclidean fc7 "
                                   "distance.\n\nexample:\n  alexnet viz neighbours --checkpoint runs/demo/best.pt "
                                   "--data data/synth -o neighbours.png")
-    n.add_argument("--checkpoint", required=True)
+    add_model_source(n)
     n.add_argument("--data", required=True)
     n.add_argument("--queries", type=int, default=8)
     n.add_argument("--k", type=int, default=6)
@@ -58,8 +60,9 @@ def run_filters(args) -> int:
     from ..interop import load_model
     from ..viz import plot_filters, tower_colour_specificity
 
-    model, _ = load_model(args.checkpoint)
-    plot_filters(model, args.output, title=f"conv1 of {args.checkpoint}")
+    source = model_source(args)
+    model, _ = load_model(source)
+    plot_filters(model, args.output, title=f"conv1 of {args.weights or args.checkpoint}")
     spec = tower_colour_specificity(model)
     if args.json:
         print(json.dumps({"output": args.output, "tower_colour_specificity": spec}))
@@ -73,7 +76,7 @@ def run_neighbours(args) -> int:
     from ..interop import load_model
     from ..viz import neighbours_figure
 
-    model, ckpt = load_model(args.checkpoint)
+    model, ckpt = load_model(model_source(args))
     prep = ckpt.preprocessing or {}
     train_set = open_dataset(args.data, "train", image_size=prep.get("resize"))
     val_set = open_dataset(args.data, "val", image_size=prep.get("resize"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..checkpoint import Checkpoint, safe_torch_load, save_checkpoint
@@ -42,11 +42,12 @@ def write_weights(out: str | os.PathLike, ckpt: Checkpoint) -> Path:
 
 
 def convert_torchvision(src: str | os.PathLike, out: str | os.PathLike, *, classes: Sequence[str] | None = None,
-                        check_hash: bool = True) -> Path:
+                        check_hash: bool = True, source: Mapping | None = None) -> Path:
     """torchvision ``alexnet-owt-*.pth`` -> our checkpoint (``.pt``) or ``.safetensors`` at ``out``.
 
     ``check_hash``: torchvision file names end in the first hex digits of the file's sha256 (``-7be5be79.pth``);
-    a mismatch means a corrupt or modified download and is refused.
+    a mismatch means a corrupt or modified download and is refused.  ``source``: more to record about where the
+    weights came from (``alexnet.weights``: the registry name, URL, checksum, the publisher's accuracy).
     """
     src = Path(src)
     obj = safe_torch_load(src)
@@ -56,7 +57,7 @@ def convert_torchvision(src: str | os.PathLike, out: str | os.PathLike, *, class
         raise CheckpointError(f"{src}: sha256 {digest[:12]}... does not start with {m.group(1)!r} as the file name "
                               "says: a corrupt or modified download (check_hash=False / --no-check-hash to convert "
                               "it anyway)")
-    source = {"kind": "torchvision", "file": src.name, "sha256": digest}
+    source = {"kind": "torchvision", "file": src.name, "sha256": digest, **(source or {})}
     ckpt = torchvision_checkpoint(unwrap_torchvision(obj, str(src)), str(src), source, classes)
     ckpt.build_model(src, expect_arch="owt")   # validates names and shapes before writing
     return write_weights(out, ckpt)
@@ -64,7 +65,7 @@ def convert_torchvision(src: str | os.PathLike, out: str | os.PathLike, *, class
 
 def convert_caffe(caffemodel_path: str | os.PathLike, out_path: str | os.PathLike, *,
                   mean: str | os.PathLike | Sequence[float] | None = None, rgb: bool = False,
-                  classes: Sequence[str] | None = None) -> Path:
+                  classes: Sequence[str] | None = None, source: Mapping | None = None) -> Path:
     """Caffe ``bvlc_alexnet.caffemodel`` -> our ``paper`` network (two towers, Caffe's LRN: alpha/n, k=1; 227 crops)
     as a .pt checkpoint or .safetensors at ``out_path``.
 
@@ -72,10 +73,11 @@ def convert_caffe(caffemodel_path: str | os.PathLike, out_path: str | os.PathLik
     ``mean`` (``mean``: a .npy/.binaryproto mean image, averaged per channel, or B,G,R values; default 104, 117,
     123), so eval/predict/features flip RGB images before normalising.  ``rgb=True`` instead reverses conv1's input
     channels and records an RGB network (useful for exported ONNX/TorchScript models).  Caffe warps images to
-    256x256 before the 227 crop; our pipeline resizes the shorter side to 256 (same crop).
+    256x256 before the 227 crop; our pipeline resizes the shorter side to 256 (same crop).  ``source``: more to
+    record about where the weights came from (as ``convert_torchvision``).
     """
     src = Path(caffemodel_path)
     ckpt = caffe_checkpoint(read_caffemodel(src), str(src), mean=mean, rgb=rgb, classes=classes)
-    ckpt.source.update({"file": src.name, "sha256": sha256_file(src)})
+    ckpt.source.update({"file": src.name, "sha256": sha256_file(src), **(source or {})})
     ckpt.build_model(src)   # validates names and shapes before writing
     return write_weights(out_path, ckpt)
