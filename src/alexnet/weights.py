@@ -23,7 +23,6 @@ import hashlib
 import http.client
 import os
 import re
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -176,12 +175,10 @@ def _is_url(spec: str) -> bool:
 
 # --- downloading --------------------------------------------------------------------------------------------------
 def _progress_bar(total: int | None, name: str, enabled: bool):
-    from tqdm.auto import tqdm
+    from .progress import progress_bar
 
-    tty = sys.stderr.isatty()
-    # On a terminal the bar redraws; in a log (not a tty) it writes a line every 30 s, not thousands.
-    return tqdm(total=total, desc=f"downloading {name}", unit="B", unit_scale=True, unit_divisor=1024,
-                file=sys.stderr, disable=not enabled, mininterval=0.1 if tty else 30, dynamic_ncols=tty)
+    return progress_bar(total=total, desc=f"downloading {name}", unit="B", unit_scale=True, unit_divisor=1024,
+                        disable=not enabled)
 
 
 def _offline(url: str, dest: Path, reason: object) -> CheckpointError:
