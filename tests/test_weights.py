@@ -500,3 +500,21 @@ def test_train_keeps_the_last_layer_when_the_classes_are_the_weights(tmp_path, t
     ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
     assert ckpt.started_from["replaced"] == [] and ckpt.classes == classes
     torch.testing.assert_close(ckpt.state_dict["fc8.weight"], src.state_dict["fc8.weight"], rtol=0, atol=1e-12)
+
+
+def test_serve_takes_a_registered_name(server, torch_home, register):
+    """`alexnet serve --weights NAME`: the page and the API serve the downloaded, converted network and its card
+    names where the weights came from."""
+    from fastapi.testclient import TestClient
+
+    from alexnet.serve import load_served
+    from alexnet.serve.app import create_app
+
+    body = _caffemodel_bytes()
+    register(_entry("test-caffe", server.serve("/bvlc_small.caffemodel", body), body))
+    served, _ = load_served(None, "test-caffe")
+    assert served.source.endswith("bvlc_small.alexnet.safetensors")
+    with TestClient(create_app(served)) as client:
+        card = client.get("/v1/model").json()
+    assert card["architecture"] == "paper" and card["weights"]["weights"] == "test-caffe"
+    assert card["accuracy"]["publisher"] == {"top1": 57.1, "top5": 80.2, "crops": 1, "split": "ILSVRC-2012 val"}

@@ -26,16 +26,11 @@ WEIGHT_SUFFIXES = (".pt", ".pth", ".safetensors")
 
 
 def resolve_source(checkpoint: str | None, weights: str | None) -> str:
-    """The file or run folder to load from ``--checkpoint`` or ``--weights`` (exactly one)."""
-    if bool(checkpoint) == bool(weights):
-        raise ConfigError("give exactly one of --checkpoint FILE|RUN_DIR or --weights FILE")
-    if checkpoint:
-        return checkpoint
-    p = Path(weights)
-    if p.is_file() or p.suffix.lower() in WEIGHT_SUFFIXES:
-        return weights
-    raise ConfigError(f"--weights {weights}: no such file, and there is no weights registry yet to look the name up "
-                      f"in; give a weights file ({', '.join(WEIGHT_SUFFIXES)}) or --checkpoint")
+    """The file or run folder to load from ``--checkpoint`` or ``--weights NAME|FILE|URL`` (exactly one; a registered
+    name or URL is downloaded once into the hub cache)."""
+    from ..weights import model_path
+
+    return model_path(checkpoint or None, weights or None)
 
 
 def to_network_order(x: torch.Tensor, prep: dict) -> torch.Tensor:
@@ -100,6 +95,8 @@ class ServedModel:
                 accuracy[key] = metrics[key]
         prep = {k: v for k, v in self.prep.items() if k != "stats"}
         src = self.ckpt.source or {"kind": "alexnet checkpoint"}
+        if isinstance(src.get("publisher_accuracy"), dict):       # named weights: what their publisher measured
+            accuracy["publisher"] = src["publisher_accuracy"]
         return {"architecture": cfg.arch, "switches": cfg.to_dict(), "parameters": count_parameters(self.model),
                 "layers": [{"layer": r["layer"], "output": list(r["output"]), "parameters": r["parameters"]}
                            for r in describe(self.model)],
