@@ -177,10 +177,9 @@ def check_labels(labels, num_classes: int, source: str | os.PathLike) -> np.ndar
     if a.size:
         lo, hi = int(a.min()), int(a.max())
         if lo < 0 or hi >= num_classes:
-            bad = lo if lo < 0 else hi
             first = int(np.flatnonzero((a < 0) | (a >= num_classes))[0])
-            raise DataError(f"{printable(source)}: label {bad} (first bad at index {first}) is outside "
-                            f"0..{num_classes - 1} ({num_classes} classes)")
+            raise DataError(f"{printable(source)}: label {int(a[first])} at index {first} is outside "
+                            f"0..{num_classes - 1} ({num_classes} class{'' if num_classes == 1 else 'es'})")
     return a
 
 
