@@ -3,7 +3,8 @@
 Split folders may also be called training / validation / valid.  Class names come from the folder names, shown
 through a synset_words-style file beside the data when there is one (ILSVRC wnids -> words).  Files are checked
 when opened (``check_files``: size, first/last bytes, one decode of a suspect file); bad ones and empty class
-folders go to ``bad_files`` and are left out (strict: DataError).  The helpers here are shared with ``ilsvrc``.
+folders go to ``bad_files`` and are left out (strict: DataError); class folders are walked by
+``validate.FolderWalk`` (each real folder once).  The helpers here are shared with ``ilsvrc``.
 """
 from __future__ import annotations
 
