@@ -152,7 +152,7 @@ def test_decompression_bomb_is_a_bad_file(tmp_path, monkeypatch):
         open_dataset(root, "train", image_size=16)
     with pytest.raises(DataError, match=r"4 bad file\(s\).*decompression bomb"):
         open_dataset(root, "train", image_size=16, strict=True)
-    Image.open(root / "train" / "cat" / "cat_0.jpg").resize((32, 32)).save(root / "train" / "cat" / "small.png")
+    _rgb(7, 32, 32).save(root / "train" / "cat" / "small.png")
     ds = open_dataset(root, "train", image_size=16)      # 32x32 = 1024 pixels: within the limit
     assert len(ds) == 1 and len(ds.bad_files) == 4
     assert all("decompression bomb refused" in reason for _, reason in ds.bad_files)

@@ -462,3 +462,22 @@ def test_evaluation_drops_undecodable_images_instead_of_counting_a_substitute(tm
     with dropping_bad(torch.utils.data.Subset(ds, [3])):
         x, y = ds[3]
         assert y == DROPPED and int(x.sum()) == 0
+
+
+def test_full_disk_while_packing_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    d = png_folder(tmp_path / "d", per=1)
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)    # the blocks are reserved before the memmap is written
+    with pytest.raises(OutputError, match=r"^cannot write .*/p: no space left on the device$"):
+        pack_folder(d, tmp_path / "p", size=8, progress=False, workers=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
+
+    def unsupported(fd, offset, length):
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+
+    monkeypatch.setattr(os, "posix_fallocate", unsupported)   # a file system without fallocate: packed as before
+    out = pack_folder(d, tmp_path / "p", size=8, progress=False, workers=0)
+    assert len(open_dataset(out, "train")) == 2 and (out / "train_images.u8").stat().st_size == 2 * 3 * 8 * 8
