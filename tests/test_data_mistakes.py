@@ -481,3 +481,19 @@ def test_full_disk_while_packing_is_one_line_and_leaves_nothing(tmp_path, monkey
     monkeypatch.setattr(os, "posix_fallocate", unsupported)   # a file system without fallocate: packed as before
     out = pack_folder(d, tmp_path / "p", size=8, progress=False, workers=0)
     assert len(open_dataset(out, "train")) == 2 and (out / "train_images.u8").stat().st_size == 2 * 3 * 8 * 8
+
+
+def test_training_names_an_empty_class_folder_as_such(tmp_path):
+    from alexnet.train import TrainConfig, train
+
+    d = png_folder(tmp_path / "d", classes=("cat", "dog"), per=4)
+    (d / "train" / "zebra").mkdir()
+    (d / "val" / "zebra").mkdir()
+    said = []
+    cfg = TrainConfig(data=str(d), out=str(tmp_path / "run"), arch="cifar", epochs=1, batch_size=4, resize=32,
+                      crop=32, seed=0, workers=0, progress=False, val_every=0, device="cpu")
+    train(cfg, printer=said.append)
+    warning = [s for s in said if s.startswith("warning:")]
+    assert warning == [f"warning: 1 bad file(s) or folder(s) left out of the train split (first: {d}/train/zebra: "
+                       f"empty class folder: no image files); all listed in {tmp_path / 'run' / 'train.log'}"]
+    assert "left out " + str(d / "train" / "zebra") in (tmp_path / "run" / "train.log").read_text()

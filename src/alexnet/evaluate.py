@@ -62,6 +62,8 @@ def evaluate(model: torch.nn.Module, dataset, prep: Mapping, *, crops: int = 1, 
             meter.update(scores.cpu(), labels.cpu(), loss)
         bar.close()
     model.train(was_training)
+    if world_size > 1:   # every rank dropped its own shard's images: sum them, like the counts
+        dropped = int(dist.reduce(torch.tensor([dropped], dtype=torch.float64))[0])
     return {**_summary(meter, classes, crops, dist if world_size > 1 else None), "dropped": dropped}
 
 
