@@ -22,9 +22,12 @@ def evaluate(model: torch.nn.Module, dataset, prep: Mapping, *, crops: int = 1, 
     crops=10 averages the softmax over the four corner and centre patches and their reflections, as the paper.
     dist (optional, ``alexnet.distributed.DistContext``): distributed evaluation, each rank sees a disjoint shard and
     the counts are summed across ranks (every sample is counted once).
-    Returns top1_error, top5_error (fractions), accuracies, loss, n, crops, per_class_accuracy.
+    Returns top1_error, top5_error (fractions), accuracies, loss, n, crops, per_class_accuracy, and dropped: the
+    images that failed to decode here, left out of n and the errors (never replaced by another image, which would
+    count that one twice).
     """
     from .data import EvalTransform, make_loader
+    from .data.base import DROPPED, dropping_bad
 
     if crops not in (1, 10):
         raise ConfigError(f"--crops must be 1 or 10; got {crops}")
@@ -40,18 +43,28 @@ def evaluate(model: torch.nn.Module, dataset, prep: Mapping, *, crops: int = 1, 
     classes = list(getattr(dataset, "classes", []))
     meter = TopKMeter(len(classes) or None)
     total = len(loader) if max_batches is None else min(len(loader), max_batches)
-    bar = progress_bar(loader, total=total, desc=f"eval ({crops}-crop)", unit="batch", disable=not progress,
-                       leave=False)
-    for i, (images, labels) in enumerate(bar):
-        if max_batches is not None and i >= max_batches:
-            break
-        labels = labels.to(dev, non_blocking=True)
-        scores, loss = batch_scores(model, images.to(dev, non_blocking=True), labels, transform, crops, dev, prec,
-                                    channel_order)
-        meter.update(scores.cpu(), labels.cpu(), loss)
-    bar.close()
+    dropped = 0
+    with dropping_bad(dataset):   # before the loader's workers start: they inherit the setting
+        bar = progress_bar(loader, total=total, desc=f"eval ({crops}-crop)", unit="batch",
+                           disable=not progress, leave=False)
+        for i, (images, labels) in enumerate(bar):
+            if max_batches is not None and i >= max_batches:
+                break
+            keep = labels != DROPPED
+            if not bool(keep.all()):
+                dropped += int((~keep).sum())
+                images, labels = images[keep], labels[keep]
+                if not len(labels):
+                    continue
+            labels = labels.to(dev, non_blocking=True)
+            scores, loss = batch_scores(model, images.to(dev, non_blocking=True), labels, transform, crops, dev,
+                                        prec, channel_order)
+            meter.update(scores.cpu(), labels.cpu(), loss)
+        bar.close()
     model.train(was_training)
-    return _summary(meter, classes, crops, dist if world_size > 1 else None)
+    if world_size > 1:   # every rank dropped its own shard's images: sum them, like the counts
+        dropped = int(dist.reduce(torch.tensor([dropped], dtype=torch.float64))[0])
+    return {**_summary(meter, classes, crops, dist if world_size > 1 else None), "dropped": dropped}
 
 
 def batch_scores(model, images, labels, transform, crops: int, dev, prec, channel_order: str = "RGB"):
@@ -105,6 +118,7 @@ def evaluate_checkpoint(checkpoint: str, data: str, *, split: str = "val", crops
     if missing:
         raise ConfigError(f"{checkpoint}: checkpoint has no preprocessing fields {missing} (was it trained here?)")
     dataset = open_dataset(data, split, image_size=prep["resize"], strict=strict, kind=dataset_kind)
+    bad_at_open = len(getattr(dataset, "bad_files", []))
     ck_classes = ckpt.classes
     if ck_classes and not same_classes(dataset, ck_classes):
         raise ConfigError(f"{data} ({split}): its {len(dataset.classes)} classes differ from the checkpoint's "
@@ -114,7 +128,7 @@ def evaluate_checkpoint(checkpoint: str, data: str, *, split: str = "val", crops
     result = evaluate(model, dataset, prep, crops=crops, batch_size=batch_size, device=dev, precision=precision,
                       workers=workers, progress=progress, max_batches=max_batches)
     result.update({"checkpoint": str(checkpoint), "data": str(data), "split": split,
-                   "arch": ckpt.arch, "bad_files": len(getattr(dataset, "bad_files", []))})
+                   "arch": ckpt.arch, "bad_files": bad_at_open + result["dropped"]})
     published = (ckpt.source or {}).get("publisher_accuracy")
     if published:   # named weights (alexnet.weights) carry their publisher's figures: print them side by side
         result["publisher_accuracy"] = {"weights": ckpt.source.get("weights"), **published}

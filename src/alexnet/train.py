@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import Checkpoint
 from .config import TrainConfig
+from .data.validate import printable
 from .distributed import DistContext
 from .errors import CheckpointError, ConfigError, TrainingDiverged
 from .metrics import TopKMeter
@@ -309,10 +310,12 @@ class Trainer:
                  f"world {self.dist.world_size}; run folder {cfg.out}")
         for split_set in (data.train_set, data.val_set):
             bad = getattr(split_set, "bad_files", []) if split_set is not None else []
-            if bad and self.is_main:
-                self.say(f"warning: {len(bad)} unreadable image(s) skipped; listed in {Path(cfg.out) / 'train.log'}")
+            if bad and self.is_main:   # bad files, empty class folders, symlink loops: each says what it is
+                first = f"{printable(bad[0][0])}: {bad[0][1]}"
+                self.say(f"warning: {len(bad)} bad file(s) or folder(s) left out of the {split_set.split} split "
+                         f"(first: {first}); all listed in {Path(cfg.out) / 'train.log'}")
                 for path, reason in bad:
-                    self.run.log(f"skipped bad image {path}: {reason}", 30)
+                    self.run.log(f"left out {printable(path)}: {reason}", 30)
         if self.started_from is not None and resume is None:
             f = self.started_from
             replaced = ", ".join(f["replaced"]) or "none (same classes)"

@@ -41,10 +41,13 @@ class TrainData:
 
 
 def open_splits(cfg: TrainConfig):
-    """(train set, val set or None, resize, crop): uint8 S x S images of both splits, classes checked equal."""
+    """(train set, val set or None, resize, crop): uint8 S x S images of both splits, classes checked equal; the
+    train split must have images of two classes at least (``data.validate.check_trainable``)."""
     from .data import open_dataset
+    from .data.validate import check_trainable
 
     probe = open_dataset(cfg.data, "train", image_size=cfg.resize, strict=cfg.strict_data, kind=cfg.dataset_kind)
+    check_trainable(probe)
     resize, crop = default_sizes(cfg.resize, cfg.crop, probe.image_size)
     train_set = probe if probe.image_size == resize else open_dataset(
         cfg.data, "train", image_size=resize, strict=cfg.strict_data, kind=cfg.dataset_kind)
