@@ -227,7 +227,8 @@ def pickle_imports(p: Path, limit: int = 1 << 22) -> list[str] | None:
 
 def _unsafe_pickle(p: Path, detail: str) -> CheckpointError:
     return CheckpointError(f"{p}: refused to load: a Python pickle that is not a safe checkpoint ({detail}), i.e. "
-                           "code that would run on loading; nothing was run. Only load pickles you trust")
+                           "code that would run on loading; nothing was run (torch.load weights_only=True). Only load "
+                           "pickles you trust")
 
 
 def safe_torch_load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:

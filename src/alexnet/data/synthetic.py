@@ -28,6 +28,7 @@ returns at once when OUT already holds a complete set made with the same paramet
 from __future__ import annotations
 
 import functools
+import io
 import json
 import math
 import os
@@ -251,7 +252,12 @@ def _task(args) -> None:
     rng = _image_rng(seed, split, cls, index)
     img = render(name, rng, size)
     quality = int(rng.integers(80, 96))
-    img.save(os.path.join(out_dir, split, name, f"{name}_{index:05d}.jpg"), quality=quality)
+    # Encoded in memory, written by Python: PIL's JPEG writer to a path drops a failed write (a full disk, a
+    # file-size limit) and leaves a truncated image without an error; f.write raises it.
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=quality)
+    with open(os.path.join(out_dir, split, name, f"{name}_{index:05d}.jpg"), "wb") as f:
+        f.write(buf.getvalue())
 
 
 def _params(classes, train_per_class, val_per_class, size, seed) -> dict:
