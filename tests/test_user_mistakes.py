@@ -126,7 +126,8 @@ ROWS = {
     # 2. a full disk (a file-size limit: the same failed write(2), EFBIG instead of ENOSPC)
     "export_torchscript_full_disk": (["export", "ck.pt", "--format", "torchscript", "-o", "m.ts"],
                                      ("m.ts", *TOO_LARGE), (), True),
-    "export_onnx_full_disk": (["export", "ck.pt", "-o", "m.onnx"], ("m.onnx", *TOO_LARGE), (), True),
+    "export_onnx_full_disk": (["export", "ck.pt", "-o", "new/deeper/m.onnx"], ("new/deeper/m.onnx", *TOO_LARGE), (),
+                              True),   # the folders made for the output go too
     "export_safetensors_full_disk": (["export", "ck.pt", "-o", "m.safetensors"], ("m.safetensors", *TOO_LARGE), (),
                                      True),
     "features_full_disk": ([*FEATURES, "-o", "f.npz"], ("f.npz", *TOO_LARGE), (), True),

@@ -109,12 +109,14 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None, overwrite:
         raise OutputError(f"cannot write {path}: it is a folder; give a file name")
     if not overwrite and (path.exists() or path.is_symlink()):
         raise OutputError(f"{path} exists; pass --overwrite to replace it, or choose another output name")
+    created = _missing_folders(path.parent)
     prepare_output_dir(path.parent)
     sweep_stale_temporaries(path.parent, path.name)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.",
                                    suffix=TMP_MARK + (suffix if suffix is not None else path.suffix), dir=path.parent)
     except OSError as e:
+        _remove_folders(created)
         raise output_error(path, e) from None
     os.close(fd)
     # mkstemp makes the file 0600; give the output the permissions an ordinary open() would (0666 & ~umask).
@@ -128,15 +130,33 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None, overwrite:
         os.replace(tmp, path)
     except OSError as e:
         _remove(tmp)
+        _remove_folders(created)
         raise output_error(path, e) from None
     except BaseException:
         _remove(tmp)
+        _remove_folders(created)
         raise
 
 
 def _remove(tmp: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(tmp)
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """The folders (deepest first) that creating ``folder`` would make."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_folders(folders: list[Path]) -> None:
+    """Remove folders a failed write created, deepest first, if they are still empty."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
