@@ -113,10 +113,7 @@ def evaluate_checkpoint(checkpoint: str, data: str, *, split: str = "val", crops
         raise ConfigError(f"--max-batches must be >= 1; got {max_batches} (0 batches would report n=0 as 100% error)")
     dev = resolve_device(device)
     model, ckpt = load_model(checkpoint)
-    prep = ckpt.preprocessing or {}
-    missing = [k for k in ("mean", "std", "crop", "resize") if k not in prep]
-    if missing:
-        raise ConfigError(f"{checkpoint}: checkpoint has no preprocessing fields {missing} (was it trained here?)")
+    prep = ckpt.inference_preprocessing(checkpoint)
     dataset = open_dataset(data, split, image_size=prep["resize"], strict=strict, kind=dataset_kind)
     bad_at_open = len(getattr(dataset, "bad_files", []))
     ck_classes = ckpt.classes

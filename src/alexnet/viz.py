@@ -12,23 +12,62 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from .errors import ConfigError  # noqa: E402
-from .utils import atomic_output  # noqa: E402
+from .utils import atomic_output, check_output  # noqa: E402
 
 
 def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
+    """The rows of ``RUN_DIR/metrics.csv`` as numbers (an empty cell: None); a malformed file is a one-line
+    ConfigError naming the file, the line and the column."""
     path = Path(run_dir) / "metrics.csv"
     if not path.is_file():
         raise ConfigError(f"{path}: no metrics.csv (expected a run folder written by `alexnet train`)")
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    out = []
-    for r in rows:
-        out.append({k: (float(v) if v not in ("", None) else None) for k, v in r.items()})
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            header = reader.fieldnames or []
+            if "epoch" not in header:
+                raise ConfigError(f"{path}: line 1: no 'epoch' column in the header (expected the metrics.csv "
+                                  "written by `alexnet train`)")
+            out = []
+            for row in reader:
+                line = reader.line_num
+                if None in row:
+                    raise ConfigError(f"{path}: line {line}: {len(header) + len(row[None])} fields, the header "
+                                      f"has {len(header)}")
+                values = {}
+                for k, v in row.items():
+                    try:
+                        values[k] = float(v) if v not in ("", None) else None
+                    except ValueError:
+                        raise ConfigError(f"{path}: line {line}, column {k!r}: {v[:40]!r} is not a number") from None
+                if values["epoch"] is None:
+                    raise ConfigError(f"{path}: line {line}, column 'epoch': empty")
+                out.append(values)
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}); expected the metrics.csv written by "
+                          "`alexnet train`") from None
+    except csv.Error as e:
+        raise ConfigError(f"{path}: malformed CSV: {e}") from None
     return out
 
 
-def plot_curves(rows: list[dict], out_png: str | os.PathLike, title: str = "") -> Path:
+def check_figure_output(path: str | os.PathLike, overwrite: bool = True) -> Path:
+    """Before any work: ``path`` names a picture format matplotlib writes (by its extension) in a writable place
+    (and, unless ``overwrite``, does not exist yet)."""
+    path = Path(path)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    supported = sorted(FigureCanvasAgg.get_supported_filetypes())
+    ext = path.suffix.lower().lstrip(".")
+    if ext not in supported:
+        raise ConfigError(f"{path}: unknown picture format {path.suffix or '(no extension)'!r}; use one of "
+                          f"{', '.join('.' + e for e in supported)} (e.g. .png)")
+    return check_output(path, overwrite)
+
+
+def plot_curves(rows: list[dict], out_png: str | os.PathLike, title: str = "", overwrite: bool = True) -> Path:
     """Loss and top-1/top-5 error per epoch, train (solid) and validation (dashed), lr changes marked."""
+    check_figure_output(out_png, overwrite)
     if not rows:
         raise ConfigError("no epochs to plot (metrics.csv is empty)")
     ep = [r["epoch"] for r in rows]
@@ -60,7 +99,7 @@ def plot_curves(rows: list[dict], out_png: str | os.PathLike, title: str = "") -
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    with atomic_output(out_png) as tmp:
+    with atomic_output(out_png, overwrite=overwrite) as tmp:
         fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return Path(out_png)
@@ -94,10 +133,11 @@ def tower_colour_specificity(model) -> list[float]:
     return [sum(spec[t * per:(t + 1) * per]) / per for t in range(towers)]
 
 
-def plot_filters(model, out_png: str | os.PathLike, title: str = "") -> Path:
+def plot_filters(model, out_png: str | os.PathLike, title: str = "", overwrite: bool = True) -> Path:
     """conv1's kernels as a grid, one block per tower (the paper's Figure 3), with each tower's colour score."""
     import numpy as np
 
+    check_figure_output(out_png, overwrite)
     w = model.layer("conv1").weight.detach().cpu().float().numpy()
     n, c = w.shape[:2]
     towers = getattr(model.config, "towers", 1) or 1
@@ -125,7 +165,7 @@ def plot_filters(model, out_png: str | os.PathLike, title: str = "") -> Path:
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    with atomic_output(out_png) as tmp:
+    with atomic_output(out_png, overwrite=overwrite) as tmp:
         fig.savefig(tmp, dpi=120)
     plt.close(fig)
     return Path(out_png)
@@ -143,12 +183,14 @@ def nearest_neighbours(query_feats, db_feats, k: int = 6):
 
 
 def plot_neighbours(query_images, neighbour_images, out_png: str | os.PathLike, *, query_labels=None,
-                    neighbour_labels=None, title: str = "") -> Path:
+                    neighbour_labels=None, title: str = "", overwrite: bool = True) -> Path:
     """One row per query: the query image (first column) and its nearest training images by fc7 distance.
 
     Images are H x W x 3 uint8 arrays (or tensors C x H x W); labels are optional strings shown under each image.
     """
     import numpy as np
+
+    check_figure_output(out_png, overwrite)
 
     def as_hwc(img):
         a = np.asarray(img)
@@ -178,7 +220,7 @@ def plot_neighbours(query_images, neighbour_images, out_png: str | os.PathLike, 
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    with atomic_output(out_png) as tmp:
+    with atomic_output(out_png, overwrite=overwrite) as tmp:
         fig.savefig(tmp, dpi=100)
     plt.close(fig)
     return Path(out_png)
@@ -186,7 +228,7 @@ def plot_neighbours(query_images, neighbour_images, out_png: str | os.PathLike, 
 
 def neighbours_figure(model, prep: dict, train_set, query_set, out_png: str | os.PathLike, *, queries: int = 8,
                       k: int = 6, max_db: int = 2000, batch_size: int = 64, seed: int = 0,
-                      device: str = "auto") -> dict:
+                      device: str = "auto", overwrite: bool = True) -> dict:
     """The paper's Figure 4: query images (from ``query_set``) and their k nearest ``train_set`` images by
     Euclidean distance of fc7 activations.  Returns the figure path and the fraction of neighbours that share
     the query's class (a number to compare runs by)."""
@@ -198,6 +240,7 @@ def neighbours_figure(model, prep: dict, train_set, query_set, out_png: str | os
     for flag, value in (("--queries", queries), ("--k", k), ("--max-db", max_db)):
         if value < 1:
             raise ConfigError(f"{flag} must be >= 1; got {value}")
+    check_figure_output(out_png, overwrite)
     dev = resolve_device(device) if not isinstance(device, torch.device) else device
     model = model.to(dev).eval()
     g = torch.Generator().manual_seed(seed)
@@ -226,5 +269,6 @@ def neighbours_figure(model, prep: dict, train_set, query_set, out_png: str | os
     n_labels = [[label(train_set, db_idx[j]) for j in row] for row in nn_idx]
     same = sum(nl == ql for ql, row in zip(q_labels, n_labels) for nl in row) / max(1, sum(map(len, n_labels)))
     plot_neighbours(q_images, n_images, out_png, query_labels=q_labels, neighbour_labels=n_labels,
-                    title=f"nearest training images by {layer} distance (same class: {100 * same:.0f}%)")
+                    title=f"nearest training images by {layer} distance (same class: {100 * same:.0f}%)",
+                    overwrite=overwrite)
     return {"figure": str(out_png), "layer": layer, "same_class_fraction": same, "queries": len(q_idx), "k": k}

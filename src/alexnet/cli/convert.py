@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from ..choices import EXPORT_FORMATS
+from ..utils import check_output
 from .sources import add_model_source, model_source
 
 
@@ -32,6 +33,7 @@ def register(sub) -> None:
     tv.add_argument("--classes", help="class names file, one per line (default: ImageNet's 1000 for 1000 outputs)")
     tv.add_argument("--no-check-hash", action="store_true",
                     help="convert even if the file's sha256 does not match the hash in its torchvision file name")
+    tv.add_argument("--overwrite", action="store_true", help="replace OUT if it exists (default: refuse)")
     tv.add_argument("--json", action="store_true", help="print a JSON summary")
     tv.set_defaults(func=run_convert_torchvision)
 
@@ -51,6 +53,7 @@ def register(sub) -> None:
     cf.add_argument("--rgb", action="store_true", help="reverse conv1's input channels: an RGB network")
     cf.add_argument("--classes", help="class names file, one per line, e.g. Caffe's synset_words.txt "
                                       "(default: ImageNet's 1000 for 1000 outputs)")
+    cf.add_argument("--overwrite", action="store_true", help="replace OUT if it exists (default: refuse)")
     cf.add_argument("--json", action="store_true", help="print a JSON summary")
     cf.set_defaults(func=run_convert_caffe)
 
@@ -69,7 +72,9 @@ def register(sub) -> None:
     e.add_argument("--format", dest="fmt", choices=EXPORT_FORMATS, default=None,
                    help="output format (default: from OUT's extension: .onnx, .ts/.torchscript, .safetensors)")
     e.add_argument("-o", "--output", required=True, help="output file")
-    e.add_argument("--opset", type=int, default=None, help="ONNX opset (default: the exporter's)")
+    e.add_argument("--opset", type=int, default=None,
+                   help="ONNX opset, within what the installed torch.onnx writes (default: the exporter's)")
+    e.add_argument("--overwrite", action="store_true", help="replace OUT if it exists (default: refuse)")
     e.add_argument("--check", action="store_true",
                    help="run the export (onnxruntime / torch.jit.load / reload) and compare logits with the checkpoint")
     e.add_argument("--json", action="store_true", help="print a JSON summary")
@@ -99,7 +104,8 @@ def run_convert_torchvision(args) -> int:
     from ..interop import convert_torchvision, read_class_names
 
     classes = read_class_names(args.classes) if args.classes else None
-    out = convert_torchvision(args.weights, args.output, classes=classes, check_hash=not args.no_check_hash)
+    out = convert_torchvision(args.weights, args.output, classes=classes, check_hash=not args.no_check_hash,
+                              overwrite=args.overwrite)
     return _print_converted(out, args)
 
 
@@ -107,7 +113,8 @@ def run_convert_caffe(args) -> int:
     from ..interop import convert_caffe, read_class_names
 
     classes = read_class_names(args.classes) if args.classes else None
-    out = convert_caffe(args.caffemodel, args.output, mean=args.mean, rgb=args.rgb, classes=classes)
+    out = convert_caffe(args.caffemodel, args.output, mean=args.mean, rgb=args.rgb, classes=classes,
+                        overwrite=args.overwrite)
     return _print_converted(out, args)
 
 
@@ -121,8 +128,9 @@ def run_export(args) -> int:
     if fmt is None:
         raise ConfigError(f"--format not given and {args.output!r} has no known extension "
                           "(.onnx, .ts, .torchscript, .safetensors); pass --format")
+    check_output(args.output, args.overwrite)   # before a download or a load
     source = model_source(args, progress=not args.json)
-    out = export_model(source, fmt, args.output, opset=args.opset)
+    out = export_model(source, fmt, args.output, opset=args.opset, overwrite=args.overwrite)
     summary = {"output": str(out), "format": fmt, "bytes": out.stat().st_size}
     if args.check:
         summary["max_abs_diff"] = check_export(out, source, fmt)

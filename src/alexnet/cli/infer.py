@@ -40,6 +40,7 @@ def register(sub) -> None:
     f.add_argument("-o", "--output", required=True, help="output .npz")
     f.add_argument("--batch-size", type=int, default=32)
     f.add_argument("--skip-bad", action="store_true", help="skip unreadable images (listed) instead of failing")
+    f.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists (default: refuse)")
     f.add_argument("--device", default="auto")
     f.add_argument("--json", action="store_true", help="print a JSON summary")
     f.set_defaults(func=run_features)
@@ -60,11 +61,14 @@ def run_predict(args) -> int:
 
 
 def run_features(args) -> int:
-    from ..features import save_features
+    from ..features import check_feature_args, save_features
+    from ..utils import check_output
 
+    check_feature_args(args.pool, args.batch_size, args.layers)   # flags and the output before any download
+    check_output(args.output, args.overwrite)
     s = save_features(model_source(args, progress=not args.json), args.inputs, args.layers, args.output, pool=args.pool,
                       batch_size=args.batch_size, device=args.device, progress=not args.json,
-                      strict=not args.skip_bad)
+                      strict=not args.skip_bad, overwrite=args.overwrite)
     if args.json:
         print(json.dumps(s))
     else:

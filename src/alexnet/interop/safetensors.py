@@ -18,7 +18,7 @@ import torch
 
 from ..checkpoint import FORMAT, Checkpoint, first_line
 from ..errors import CheckpointError
-from ..utils import atomic_output
+from ..utils import write_bytes_atomic
 from .torchvision import is_torchvision_state_dict, torchvision_checkpoint
 
 _HEADER_KEYS = ("format", "version")   # plain strings; every other metadata entry is JSON
@@ -52,15 +52,14 @@ def safetensors_metadata(ckpt: Checkpoint) -> dict[str, str]:
     return {k: (str(v) if k in _HEADER_KEYS else json.dumps(v)) for k, v in meta.items()}
 
 
-def write_safetensors(out: str | os.PathLike, ckpt: Checkpoint) -> Path:
-    """The record's weights as .safetensors at ``out`` (atomically), the rest in the header metadata."""
-    from safetensors.torch import save_file
+def write_safetensors(out: str | os.PathLike, ckpt: Checkpoint, overwrite: bool = True) -> Path:
+    """The record's weights as .safetensors at ``out`` (atomically), the rest in the header metadata.
 
-    out = Path(out)
+    Serialized in memory and written by our own code: a full disk is a one-line OutputError, not a Rust error."""
+    from safetensors.torch import save
+
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in ckpt.state_dict.items()}
-    with atomic_output(out) as tmp:
-        save_file(tensors, str(tmp), metadata=safetensors_metadata(ckpt))
-    return out
+    return write_bytes_atomic(out, save(tensors, metadata=safetensors_metadata(ckpt)), overwrite=overwrite)
 
 
 def _read_tensors(p: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
