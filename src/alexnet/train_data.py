@@ -37,7 +37,7 @@ class TrainData:
     crop: int
     channels: int
     transform: Any                    # uint8 batch -> augmented float batch (crops, flips, lighting, mean/std)
-    prep: dict                        # recorded in checkpoints: mean, std, resize, crop, channels, ...
+    prep: dict                        # recorded in checkpoints: mean, std, resize, crop, channels, mean_image, ...
 
 
 def open_splits(cfg: TrainConfig):
@@ -58,19 +58,32 @@ def open_splits(cfg: TrainConfig):
 
 
 def prepare_data(cfg: TrainConfig) -> TrainData:
-    """Open the splits and build the training transform: crops/flips/lighting as batched tensor ops."""
-    from .data import TrainTransform, dataset_stats
+    """Open the splits and build the training transform: crops/flips/lighting as batched tensor ops.
+
+    ``cfg.mean == "image"``: the paper's mean image of the whole training split at S x S (section 2), recorded in
+    ``prep["mean_image"]`` (and so in every checkpoint); ``prep["mean"]`` is then its per-channel average.
+    ``"channel"``: one mean per channel from the statistics' 2,000-image sample.
+    """
+    import torch
+
+    from .data import TrainTransform, dataset_mean_image, dataset_stats
 
     train_set, val_set, resize, crop = open_splits(cfg)
     stats = dataset_stats(train_set, seed=cfg.seed)
     mean = list(stats.mean)
+    mean_image = None
+    if cfg.mean == "image":
+        mean_image = torch.from_numpy(dataset_mean_image(train_set, seed=cfg.seed))
+        mean = mean_image.double().mean(dim=(1, 2)).tolist()
     normalize = resolve_normalize(cfg)
     std = list(stats.std) if normalize == "standard" else [1.0] * len(mean)
     lighting = stats if (cfg.lighting and train_set.channels == 3) else None
     transform = TrainTransform(crop, mean=mean, std=std, flip=cfg.flip, random_crop=cfg.random_crop,
-                               lighting=lighting, lighting_std=cfg.lighting_std)
+                               lighting=lighting, lighting_std=cfg.lighting_std, mean_image=mean_image)
     prep = {"mean": mean, "std": std, "resize": resize, "crop": crop, "channels": train_set.channels,
             "channel_order": "RGB", "normalize": normalize, "stats": stats.to_dict()}
+    if mean_image is not None:
+        prep["mean_image"] = mean_image
     return TrainData(train_set, val_set, list(train_set.classes), resize, crop, train_set.channels, transform, prep)
 
 
