@@ -163,11 +163,17 @@ class TrainTransform:
             raise ConfigError(f"PCA lighting needs RGB images; these have {c} channel(s)")
         if dev.type == "cpu":   # numpy slices + whole-batch conversion: much faster than a gather on CPU
             return self._cpu(x, top.tolist(), left.tolist(), flips.tolist() if flips is not None else None, shift)
+        return self._gather(x, top, left, flips, shift)
+
+    def _gather(self, x, top, left, flips, shift) -> torch.Tensor:
+        """The device path: the crops (and the mean image's crops at the same offsets) as single gathers."""
+        dev, b = x.device, x.shape[0]
         top, left, flips = top.to(dev), left.to(dev), flips.to(dev) if flips is not None else None
-        out = crop_batch(x, top, left, crop, flips)
+        out = crop_batch(x, top, left, self.crop, flips)
         mean_img = self.norm.scaled_mean_image(x)
         # the mean image's crops: one gather with the images' offsets and flips (expand: no copy per image)
-        mean_crop = crop_batch(mean_img.expand(b, -1, -1, -1), top, left, crop, flips) if mean_img is not None else None
+        mean_crop = (crop_batch(mean_img.expand(b, -1, -1, -1), top, left, self.crop, flips)
+                     if mean_img is not None else None)
         return self.norm.normalize(out, shift.to(dev) if shift is not None else None, mean_crop)
 
     def _cpu(self, x, top, left, flips, shift) -> torch.Tensor:
