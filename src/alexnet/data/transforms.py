@@ -6,7 +6,8 @@ mean either
 
 - the paper's mean image (section 2: "subtracting the mean activity over the training set from each pixel"): a
   [C, S, S] image, cropped at the same place as each input crop and mirrored with it, as Caffe does with its
-  ``mean_file`` (``mean_image=``; the training crops gather their mean crops with the images' own offsets), or
+  ``mean_file`` (``mean_image=``; the training crops gather their mean crops with the images' own offsets;
+  Krizhevsky's cuda-convnet data providers subtract the mean image's *centre* crop from every patch instead), or
 - one mean per channel (``mean=``), a common simplification of it and a deviation from the paper.
 
 PCA lighting ("altering the intensities of the RGB channels"): to every pixel of image b add
