@@ -73,7 +73,7 @@ def prepare_data(cfg: TrainConfig) -> TrainData:
     mean = list(stats.mean)
     mean_image = None
     if cfg.mean == "image":
-        mean_image = torch.from_numpy(dataset_mean_image(train_set, seed=cfg.seed))
+        mean_image = torch.from_numpy(dataset_mean_image(train_set, seed=cfg.seed, progress=cfg.progress))
         mean = mean_image.double().mean(dim=(1, 2)).tolist()
     normalize = resolve_normalize(cfg)
     std = list(stats.std) if normalize == "standard" else [1.0] * len(mean)

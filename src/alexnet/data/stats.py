@@ -108,7 +108,7 @@ def compute_stats(dataset, *, max_images: int = 2000, seed: int = 0, batch_size:
 
 
 def compute_mean_image(dataset, *, max_images: int = 0, seed: int = 0, batch_size: int = 64,
-                       num_workers: int | None = None) -> np.ndarray:
+                       num_workers: int | None = None, progress: bool = False) -> np.ndarray:
     """The mean image float32 [C, S, S] of ``dataset`` (no caching): over every image (``max_images`` 0) or a
     seeded sample.  Pixel sums are exact (int64); the division is in float64."""
     from .loader import epoch_permutation, make_loader
@@ -119,8 +119,13 @@ def compute_mean_image(dataset, *, max_images: int = 0, seed: int = 0, batch_siz
     subset = dataset
     if max_images and 0 < max_images < n:
         subset = torch.utils.data.Subset(dataset, sorted(epoch_permutation(n, seed, 0)[:max_images].tolist()))
+    from ..progress import progress_bar
+
     total, count = None, 0
-    for images, _ in make_loader(subset, batch_size, shuffle=False, num_workers=num_workers):
+    loader = make_loader(subset, batch_size, shuffle=False, num_workers=num_workers)
+    # one pass over the whole training split (ImageNet: 1.28M decodes), once per dataset and S: show it
+    for images, _ in progress_bar(loader, total=len(loader), desc="mean image (once, then cached)", unit="batch",
+                                  disable=not progress, leave=False):
         part = images.to(torch.int64).sum(0)
         total = part if total is None else total + part
         count += images.shape[0]
@@ -190,7 +195,7 @@ def _cache_candidates(root: Path, cache_dir) -> tuple[Path, Path]:
 
 
 def dataset_mean_image(dataset, *, max_images: int = 0, cache_dir: str | os.PathLike | None = None,
-                       seed: int = 0) -> np.ndarray:
+                       seed: int = 0, progress: bool = False) -> np.ndarray:
     """The dataset's mean image float32 [C, S, S], read from the cache when present, else computed and cached
     (beside the data when that folder is writable, else under ``cache_dir``; see the module doc)."""
     root = Path(getattr(dataset, "root", "."))
@@ -206,7 +211,7 @@ def dataset_mean_image(dataset, *, max_images: int = 0, cache_dir: str | os.Path
         if arr is not None and arr.ndim == 3 and arr.dtype == np.float32 and (not size or arr.shape[1:] == (size,
                                                                                                             size)):
             return arr
-    arr = compute_mean_image(dataset, max_images=max_images, seed=seed)
+    arr = compute_mean_image(dataset, max_images=max_images, seed=seed, progress=progress)
     for folder in ((local, fallback) if _writable(local) else (fallback,)):
         try:
             with atomic_output(folder / name) as tmp:
