@@ -17,7 +17,7 @@ EXPECTED = {
     "--activation": choices.ACTIVATIONS, "--optimizer": choices.OPTIMIZERS, "--normalize": choices.NORMALIZATIONS,
     "--format": choices.EXPORT_FORMATS, "--lrn-backend": choices.LRN_BACKENDS, "--towers": choices.TOWERS,
     "--split": choices.SPLITS, "--crops": choices.EVAL_CROPS, "--val-crops": choices.EVAL_CROPS,
-    "--pool": choices.FEATURE_POOLS,
+    "--pool": choices.FEATURE_POOLS, "--mean": choices.MEANS,
 }
 
 

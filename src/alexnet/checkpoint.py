@@ -5,7 +5,8 @@ A checkpoint is a ``Checkpoint`` record.  On disk it is a ``torch.save``d dict o
 
     {"format": "alexnet-checkpoint", "version": 1,
      "model_config": ModelConfig.to_dict(),  "model": state_dict,
-     "classes": [class names],               "data": {"mean", "std", "resize", "crop", "channel_order", ...},
+     "classes": [class names],               "data": {"mean", "std", "resize", "crop", "channel_order", ...,
+                                                      optional "mean_image": float32 tensor [C, S, S]},
      "source": {...}, "metrics": {...},      (converted weights; the epoch row that wrote the file)
      "started_from": {...},                  (a run started from pretrained weights: spec, file, sha256, source)
      "train_config": {...}, "optimizer": ..., "schedule": ..., "epoch": int, "batch_in_epoch": int, "step": int,
@@ -54,7 +55,10 @@ class Checkpoint:
     """A network's weights and everything needed to use it, plus (after training) the state to resume it.
 
     ``preprocessing``: mean/std per channel in 0-255 pixel units and in the network's channel order, ``resize``
-    (shorter side), ``crop``, ``channels``, ``channel_order`` ("RGB", or "BGR" for Caffe's weights), ``normalize``.
+    (shorter side), ``crop``, ``channels``, ``channel_order`` ("RGB", or "BGR" for Caffe's weights), ``normalize``,
+    and, for networks trained with ``--mean image`` or imported with Caffe's mean file, ``mean_image`` (float32
+    [C, S, S], the same units and order; see ``alexnet.data.preprocessing``).  Files without it (all of version 1
+    before it existed) subtract the per-channel ``mean``.
     """
 
     model_config: ModelConfig
@@ -120,6 +124,12 @@ class Checkpoint:
                                   "expected a state_dict")
         values = {by_key[k]: v for k, v in payload.items() if k in by_key}
         values["model_config"] = _model_config(payload["model_config"], origin)
+        if isinstance(values.get("preprocessing"), Mapping):   # the mean image as a tensor (also from JSON headers)
+            from .data.preprocessing import from_json, mean_image_of
+
+            values["preprocessing"] = from_json(values["preprocessing"], str(origin))
+            if values["preprocessing"].get("mean_image") is not None:
+                values["preprocessing"]["mean_image"] = mean_image_of(values["preprocessing"])
         values["state_dict"] = dict(payload["model"])
         return cls(**values)
 

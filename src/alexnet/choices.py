@@ -24,6 +24,9 @@ INITS = ("paper", "caffe", "kaiming", "default")     # section 5; default = PyTo
 DATASET_KINDS = ("auto", "imagefolder", "ilsvrc", "cifar10", "mnist", "fashion-mnist", "packed")
 SPLITS = ("train", "val")
 NORMALIZATIONS = ("auto", "paper", "standard")       # paper: subtract the mean (0-255); standard: also / std
+# What is subtracted (section 2): "channel" one mean per channel (a common simplification); "image" the paper's mean
+# image at S x S, cropped (and flipped) with each input crop, as Caffe's mean_file.
+MEANS = ("channel", "image")
 
 # Training (optim.py, schedules.py).
 OPTIMIZERS = ("paper", "sgd")                        # paper: section 5's update (lr inside the velocity)

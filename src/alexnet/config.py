@@ -53,6 +53,8 @@ class TrainConfig:
     lr: float = option(0.01, "learning rate (section 5: 0.01 for all layers)")
     momentum: float = option(0.9, "momentum (section 5)")
     weight_decay: float = option(0.0005, "weight decay (section 5)")
+    bias_decay: bool = option(True, "weight decay on the biases too (section 5's rule applied to every parameter; "
+                              "cuda-convnet (wc=0) and Caffe's bvlc_alexnet (decay_mult 0) give biases none)")
     optimizer: str = option("paper", "paper: section 5's update (lr inside the velocity); sgd: torch.optim.SGD",
                             choices=choices.OPTIMIZERS)
     schedule: str = option("plateau", "learning-rate schedule (paper: divide by 10 when val error stops improving)",
@@ -71,6 +73,9 @@ class TrainConfig:
     normalize: str = option("auto", "paper: subtract the training mean (0-255 units); standard: also divide by the "
                             "std; auto: paper for --init paper/caffe, standard for kaiming/default",
                             choices=choices.NORMALIZATIONS, group="data")
+    mean: str = option("channel", "what is subtracted: channel: one mean per channel (a common simplification); "
+                       "image: the paper's mean image of the training set at S x S, cropped and flipped with each "
+                       "crop (Caffe's mean_file)", choices=choices.MEANS, group="data")
     val_every: int = option(1, "validate every N epochs (0: never)", group="validation")
     val_crops: int = option(1, "validation crops: 1 centre or the paper's 10", choices=choices.EVAL_CROPS,
                             group="validation")
@@ -115,6 +120,7 @@ class TrainConfig:
                   (self.lr > 0, "lr must be > 0"), (0 <= self.momentum < 1, "momentum must be in [0, 1)"),
                   (self.weight_decay >= 0, "weight_decay must be >= 0"),
                   (self.normalize in choices.NORMALIZATIONS, f"normalize must be one of {choices.NORMALIZATIONS}"),
+                  (self.mean in choices.MEANS, f"mean must be one of {choices.MEANS}; got {self.mean!r}"),
                   (self.val_crops in choices.EVAL_CROPS, "val_crops must be 1 or 10"),
                   (self.val_every >= 0, "val_every >= 0"),
                   (self.lighting_std >= 0, "lighting_std must be >= 0"), (self.save_every >= 0, "save_every >= 0"),

@@ -18,7 +18,8 @@ def evaluate(model: torch.nn.Module, dataset, prep: Mapping, *, crops: int = 1, 
              progress: bool = True, max_batches: int | None = None, dist=None) -> dict:
     """Evaluate ``model`` on ``dataset`` (an ``alexnet.data`` dataset of uint8 images).
 
-    prep: the preprocessing a checkpoint records (``crop``, ``mean``, ``std``, optionally ``channel_order``).
+    prep: the preprocessing a checkpoint records (``crop``, ``mean``, ``std``, optionally ``channel_order`` and the
+    paper's ``mean_image``, cropped with each patch).
     crops=10 averages the softmax over the four corner and centre patches and their reflections, as the paper.
     dist (optional, ``alexnet.distributed.DistContext``): distributed evaluation, each rank sees a disjoint shard and
     the counts are summed across ranks (every sample is counted once).
@@ -35,8 +36,8 @@ def evaluate(model: torch.nn.Module, dataset, prep: Mapping, *, crops: int = 1, 
     prec = resolve_precision(dev, precision)
     was_training = model.training
     model.eval()
-    crop, channel_order = prep["crop"], prep.get("channel_order", "RGB")
-    transform = EvalTransform(crop, mean=prep["mean"], std=prep["std"], ten_crop=crops == 10)
+    channel_order = prep.get("channel_order", "RGB")
+    transform = EvalTransform.from_prep(prep, ten_crop=crops == 10)   # the mean image too, if the record has one
     rank, world_size = (dist.rank, dist.world_size) if dist is not None else (0, 1)
     loader = make_loader(dataset, batch_size, shuffle=False, num_workers=workers, rank=rank, world_size=world_size,
                          drop_last=False)

@@ -105,7 +105,7 @@ def batch_features(model: torch.nn.Module, images_uint8: torch.Tensor, prep: dic
 
     tap = LayerTap(model, layers)
     try:
-        transform = EvalTransform(prep["crop"], mean=prep["mean"], std=prep["std"])
+        transform = EvalTransform.from_prep(prep)
         model(transform(apply_channel_order(images_uint8, prep)))
         out = {}
         for layer in layers:

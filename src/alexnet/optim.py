@@ -4,6 +4,10 @@ Section 5:  v <- 0.9 v - 0.0005 * eps * w - eps * dL/dw ;  w <- w + v
 The learning rate eps sits *inside* the velocity.  PyTorch's SGD keeps it outside
 (v <- mu v + g + wd w ; w <- w - eps v), which is the same update while eps is constant but differs right after
 every learning-rate change (PyTorch's velocity, accumulated at the old eps, is applied at the new eps).
+
+Biases: the paper writes its rule for the weights ``w``; Krizhevsky's cuda-convnet gives biases no decay (``wc=0``
+on every bias) and Caffe's ``bvlc_alexnet`` neither (``decay_mult: 0``).  ``bias_decay=False`` does the same (a
+second parameter group with weight_decay 0); ``True`` (the default) decays every parameter, as before.
 """
 from __future__ import annotations
 
@@ -44,7 +48,31 @@ class PaperSGD(torch.optim.Optimizer):
         return loss
 
 
-def make_optimizer(params, name: str = "paper", *, lr: float, momentum: float, weight_decay: float):
+def is_bias(name: str) -> bool:
+    """A parameter name's last part is ``bias`` (conv1.bias, fc8.bias, tower2.conv5.bias, ...)."""
+    return name.rsplit(".", 1)[-1] == "bias"
+
+
+def param_groups(named_params, *, bias_decay: bool = True) -> list:
+    """Parameters for an optimizer: all of them in one group (``bias_decay``), or the weights in one group and the
+    biases in a second with weight_decay 0 (cuda-convnet's ``wc=0``, Caffe's ``decay_mult: 0``)."""
+    named = list(named_params)
+    if bias_decay:
+        return [p for _, p in named]
+    weights = [p for n, p in named if not is_bias(n)]
+    biases = [p for n, p in named if is_bias(n)]
+    return [g for g in ({"params": weights}, {"params": biases, "weight_decay": 0.0}) if g["params"]]
+
+
+def make_optimizer(params, name: str = "paper", *, lr: float, momentum: float, weight_decay: float,
+                   bias_decay: bool = True):
+    """The optimizer ``name`` over ``params``: parameters, or ``(name, parameter)`` pairs (``named_parameters()``),
+    which ``bias_decay=False`` needs to tell the biases."""
+    params = list(params)
+    if params and isinstance(params[0], tuple):
+        params = param_groups(params, bias_decay=bias_decay)
+    elif not bias_decay:
+        raise ConfigError("bias_decay=False needs named parameters (model.named_parameters()) to find the biases")
     if name == "paper":
         return PaperSGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     if name == "sgd":

@@ -48,7 +48,7 @@ def predict(checkpoint: str, images: list[str], *, topk: int = 5, crops: int = 1
     num_classes = model.config.num_classes
     names = class_names(ckpt, num_classes)
     k = min(topk, num_classes)
-    transform = EvalTransform(prep["crop"], mean=prep["mean"], std=prep["std"], ten_crop=crops == 10)
+    transform = EvalTransform.from_prep(prep, ten_crop=crops == 10)
     paths = list_images(images)
     out = []
     for start in range(0, len(paths), batch_size):

@@ -43,7 +43,8 @@ from .runtime import autocast, import_compiler_quietly, resolve_device, resolve_
 from .train_data import TrainData, default_sizes, prepare_data  # noqa: F401 - default_sizes re-exported
 from .utils import check_writable
 
-RESUME_KEYS = ("arch", "batch_size", "seed", "optimizer", "weights")   # a resumed run must keep these
+# A resumed run must keep these (bias_decay: the optimizer's parameter groups; mean: the network's input).
+RESUME_KEYS = ("arch", "batch_size", "seed", "optimizer", "weights", "bias_decay", "mean")
 
 
 def rng_state() -> dict:
@@ -201,9 +202,11 @@ class Trainer:
         config."""
         path, ckpt = newest_training_state(resume, self.say)
         prev = ckpt.train_config
+        defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
         for key in RESUME_KEYS:
-            if prev.get(key) != getattr(self.cfg, key):
-                raise ConfigError(f"--resume {resume}: {key} was {prev.get(key)!r} in that run, now "
+            was = prev.get(key, defaults[key])   # a field newer than the checkpoint: that run had its default
+            if was != getattr(self.cfg, key):
+                raise ConfigError(f"--resume {resume}: {key} was {was!r} in that run, now "
                                   f"{getattr(self.cfg, key)!r}; resume with the same settings")
         if bool(prev.get("tower_devices")) != bool(self.cfg.tower_devices):
             was = "with" if prev.get("tower_devices") else "without"
@@ -269,8 +272,9 @@ class Trainer:
             from .parallel import TowerParallelAlexNet
             model = TowerParallelAlexNet(model, self.towers)   # checkpoints keep the grouped layout (its state_dict)
         self.model = to_layout(model if self.towers else model.to(self.device), self.precision)
-        self.optimizer = make_optimizer(self.model.parameters(), cfg.optimizer, lr=cfg.lr, momentum=cfg.momentum,
-                                        weight_decay=cfg.weight_decay)
+        self.optimizer = make_optimizer(self.model.named_parameters(), cfg.optimizer, lr=cfg.lr,
+                                        momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                                        bias_decay=cfg.bias_decay)
         self.schedule = LRSchedule(self.optimizer, cfg.schedule, base_lr=cfg.lr, epochs=cfg.epochs,
                                    patience=cfg.patience, max_reductions=cfg.max_reductions,
                                    step_size=cfg.step_size)
@@ -296,7 +300,10 @@ class Trainer:
             set_rng_state(self.state.rng)
 
     def _full_config(self) -> dict:
-        return {"train": self.cfg.to_dict(), "model": self.model.config.to_dict(), "data": self.data.prep,
+        from .data.preprocessing import for_json
+
+        return {"train": self.cfg.to_dict(), "model": self.model.config.to_dict(),
+                "data": for_json(self.data.prep, full=False),
                 "device": str(self.device), "precision": self.precision.name,
                 "channels_last": self.precision.channels_last, "world_size": self.dist.world_size,
                 "classes": self.data.classes, "torch": torch.__version__}

@@ -37,7 +37,7 @@ class TrainData:
     crop: int
     channels: int
     transform: Any                    # uint8 batch -> augmented float batch (crops, flips, lighting, mean/std)
-    prep: dict                        # recorded in checkpoints: mean, std, resize, crop, channels, ...
+    prep: dict                        # recorded in checkpoints: mean, std, resize, crop, channels, mean_image, ...
 
 
 def open_splits(cfg: TrainConfig):
@@ -74,14 +74,23 @@ class ToBGR:
 def prepare_data(cfg: TrainConfig, weights_prep: dict | None = None) -> TrainData:
     """Open the splits and build the training transform: crops/flips/lighting as batched tensor ops.
 
+    ``cfg.mean == "image"``: the paper's mean image of the whole training split at S x S (section 2), recorded in
+    ``prep["mean_image"]`` (and so in every checkpoint); ``prep["mean"]`` is then its per-channel average.
+    ``"channel"``: one mean per channel from the statistics' 2,000-image sample.
     weights_prep: the preprocessing of the pretrained weights the run starts from (``--weights``): with
-    ``--normalize auto`` their mean, std and channel order are used, as the weights expect their input.
+    ``--normalize auto`` their mean (or mean image), std and channel order are used, as the weights expect.
     """
-    from .data import TrainTransform, dataset_stats
+    import torch
+
+    from .data import TrainTransform, dataset_mean_image, dataset_stats
 
     train_set, val_set, resize, crop = open_splits(cfg)
     stats = dataset_stats(train_set, seed=cfg.seed)
     mean = list(stats.mean)
+    mean_image = None
+    if cfg.mean == "image":
+        mean_image = torch.from_numpy(dataset_mean_image(train_set, seed=cfg.seed, progress=cfg.progress))
+        mean = mean_image.double().mean(dim=(1, 2)).tolist()
     normalize = resolve_normalize(cfg)
     std = list(stats.std) if normalize == "standard" else [1.0] * len(mean)
     order = "RGB"
@@ -91,14 +100,31 @@ def prepare_data(cfg: TrainConfig, weights_prep: dict | None = None) -> TrainDat
                               f"{train_set.channels}-channel images")
         mean, std = [float(m) for m in weights_prep["mean"]], [float(s) for s in weights_prep["std"]]
         order, normalize = weights_prep.get("channel_order", "RGB"), weights_prep.get("normalize", normalize)
+        mean_image = _weights_mean_image(weights_prep, resize)
     lighting = stats if (cfg.lighting and train_set.channels == 3) else None
     bgr = order == "BGR"   # the recorded mean/std are in the network's (BGR) order; the transform works in RGB
+    if mean_image is not None and bgr:
+        mean_image = mean_image.flip(0)
     transform = TrainTransform(crop, mean=mean[::-1] if bgr else mean, std=std[::-1] if bgr else std, flip=cfg.flip,
-                               random_crop=cfg.random_crop, lighting=lighting, lighting_std=cfg.lighting_std)
+                               random_crop=cfg.random_crop, lighting=lighting, lighting_std=cfg.lighting_std,
+                               mean_image=mean_image)
     prep = {"mean": mean, "std": std, "resize": resize, "crop": crop, "channels": train_set.channels,
             "channel_order": order, "normalize": normalize, "stats": stats.to_dict()}
+    if mean_image is not None:
+        prep["mean_image"] = mean_image.flip(0) if bgr else mean_image     # recorded in the network's order
     return TrainData(train_set, val_set, list(train_set.classes), resize, crop, train_set.channels,
                      ToBGR(transform) if bgr else transform, prep)
+
+
+def _weights_mean_image(weights_prep: dict, resize: int):
+    """The mean image the pretrained weights were trained with (Caffe's ``mean_file``), or None; it must be
+    ``resize`` x ``resize`` to be cropped like the input."""
+    mean_image = weights_prep.get("mean_image")
+    if mean_image is not None and tuple(mean_image.shape[-2:]) != (resize, resize):
+        raise ConfigError(f"--weights carry a {mean_image.shape[-1]}x{mean_image.shape[-2]} mean image; "
+                          f"--resize {resize} would crop it elsewhere than the input (use --resize "
+                          f"{mean_image.shape[-1]})")
+    return mean_image
 
 
 __all__ = ["TrainData", "prepare_data", "open_splits", "default_sizes", "resolve_normalize"]

@@ -48,8 +48,9 @@ def register(sub) -> None:
     cf.add_argument("caffemodel", help="binary .caffemodel (NetParameter; new or V1 layer format)")
     cf.add_argument("-o", "--output", required=True, help="output .pt (alexnet checkpoint) or .safetensors")
     cf.add_argument("--mean", default=None,
-                    help="per-pixel mean image (.npy such as ilsvrc_2012_mean.npy, or .binaryproto), averaged per "
-                         "channel, or B,G,R values; default Caffe's ILSVRC-2012 mean 104,117,123 (BGR)")
+                    help="Caffe's mean image (.npy such as ilsvrc_2012_mean.npy, or .binaryproto such as "
+                         "imagenet_mean.binaryproto; 256x256), kept as is and cropped with each input crop as Caffe "
+                         "does, or B,G,R values; default Caffe's ILSVRC-2012 mean 104,117,123 (BGR)")
     cf.add_argument("--rgb", action="store_true", help="reverse conv1's input channels: an RGB network")
     cf.add_argument("--classes", help="class names file, one per line, e.g. Caffe's synset_words.txt "
                                       "(default: ImageNet's 1000 for 1000 outputs)")
@@ -95,7 +96,9 @@ def _print_converted(path, args) -> int:
           f"input {summary['input_size']}x{summary['input_size']}")
     mean = ", ".join(f"{m:.2f}" for m in p["mean"])
     std = ", ".join(f"{s:.2f}" for s in p["std"])
-    print(f"preprocessing: {p['channel_order']}, resize {p['resize']}, crop {p['crop']}, mean ({mean}), "
+    image = p.get("mean_image")
+    what = f"mean image {'x'.join(map(str, image['shape']))} (per channel {mean})" if image else f"mean ({mean})"
+    print(f"preprocessing: {p['channel_order']}, resize {p['resize']}, crop {p['crop']}, {what}, "
           f"std ({std}) in 0-255 units")
     return 0
 

@@ -80,8 +80,10 @@ def convert_caffe(caffemodel_path: str | os.PathLike, out_path: str | os.PathLik
     as a .pt checkpoint or .safetensors at ``out_path``.
 
     The network keeps Caffe's BGR input: the record's preprocessing says ``channel_order: "BGR"`` with the BGR
-    ``mean`` (``mean``: a .npy/.binaryproto mean image, averaged per channel, or B,G,R values; default 104, 117,
-    123), so eval/predict/features flip RGB images before normalising.  ``rgb=True`` instead reverses conv1's input
+    mean, so eval/predict/features flip RGB images before normalising.  ``mean``: a mean file (.npy such as
+    ilsvrc_2012_mean.npy, or .binaryproto such as imagenet_mean.binaryproto; 256x256) is recorded as the mean
+    image it is and subtracted cropped at each input crop's place, as Caffe's ``mean_file``; B,G,R values (default
+    104, 117, 123) are a per-channel mean.  ``rgb=True`` instead reverses conv1's input
     channels and records an RGB network (useful for exported ONNX/TorchScript models).  Caffe warps images to
     256x256 before the 227 crop; our pipeline resizes the shorter side to 256 (same crop).  ``source``: more to
     record about where the weights came from (as ``convert_torchvision``).

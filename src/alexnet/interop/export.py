@@ -70,13 +70,15 @@ def export_model(checkpoint: str | os.PathLike, fmt: str, out: str | os.PathLike
                  opset: int | None = None, overwrite: bool = True) -> Path:
     """Export a network (our .pt checkpoint or run folder, .safetensors, or a torchvision file) for other runtimes.
 
-    ``onnx``: one input ``input`` (N x C x S x S float, preprocessed as the checkpoint's ``data`` says) and one
-    output ``logits``, with a dynamic batch dimension; the checkpoint's config, classes and preprocessing are in
-    the model's metadata (``metadata_props["alexnet"]``, JSON).  Opsets >= 18 (and the default) use the
-    torch.export-based exporter (``dynamo=True``), falling back to the legacy TorchScript exporter if that fails;
-    older opsets use the legacy exporter directly (the new one would write opset 18 where its down-conversion
-    fails).  The file has exactly the opset asked for, or nothing is written.  LRN exports as plain
-    Conv/Pow/Mul ops.
+    ``onnx``: one input ``input`` (N x C x crop x crop float, preprocessed as the checkpoint's ``data`` says) and
+    one output ``logits``, with a dynamic batch dimension; the checkpoint's config, classes and preprocessing are in
+    the model's metadata (``metadata_props["alexnet"]``, JSON). A network trained with the paper's mean image
+    carries it there (``data.mean_image``: base64 float32 [C, S, S], see ``alexnet.data.preprocessing``): subtract
+    its crop at the input crop's place (its centre for a centre crop), mirrored for a mirrored crop.  Opsets >= 18
+    (and the default) use the torch.export-based exporter (``dynamo=True``), falling back to the legacy TorchScript
+    exporter if that fails; older opsets use the legacy exporter directly (the new one would write opset 18 where
+    its down-conversion fails).  The file has exactly the opset asked for, or nothing is written.  LRN exports as
+    plain Conv/Pow/Mul ops.
     ``torchscript``: a traced module (``torch.jit.load``); metadata in the extra file ``alexnet.json``.
     ``safetensors``: weights plus metadata (see ``write_safetensors``).
     Every format is serialized in memory and written by ``alexnet.utils`` (atomic; a full disk is a one-line
@@ -221,4 +223,6 @@ def describe_weights(ckpt: Checkpoint) -> dict[str, Any]:
     return {"arch": cfg.arch, "num_classes": cfg.num_classes, "input_size": cfg.input_size, "towers": cfg.towers,
             "lrn": cfg.lrn, "lrn_convention": cfg.lrn_convention, "lrn_k": cfg.lrn_k, "channels": list(cfg.channels),
             "fc_size": cfg.fc_size, "classes": len(ckpt.classes or []) or None,
-            "preprocessing": {k: prep.get(k) for k in ("channel_order", "mean", "std", "resize", "crop")}}
+            "preprocessing": {k: prep.get(k) for k in ("channel_order", "mean", "std", "resize", "crop")}
+            | ({"mean_image": {"shape": list(prep["mean_image"].shape)}} if prep.get("mean_image") is not None
+               else {})}

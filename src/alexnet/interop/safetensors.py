@@ -2,8 +2,10 @@
 
 The header holds ``format``, ``version`` and, JSON-encoded, every entry of the record's payload but the weights and
 the training state (``model_config``, ``classes``, ``data``, ``source``, ``metrics``), so ``alexnet.load_model``
-rebuilds the network with nothing else.  Reading goes through ``Checkpoint.from_payload`` like a .pt file (same
-version check and upgrade steps).  A bare .safetensors file in torchvision's layout reads as the ``owt`` network.
+rebuilds the network with nothing else. A mean image in ``data`` is stored losslessly as base64 float32
+(``alexnet.data.preprocessing.encode_mean_image``) and comes back as a tensor. Reading goes through
+``Checkpoint.from_payload`` like a .pt file (same version check and upgrade steps). A bare .safetensors file in
+torchvision's layout reads as the ``owt`` network.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import numpy as np
 import torch
 
 from ..checkpoint import FORMAT, Checkpoint, first_line
+from ..data.preprocessing import for_json
 from ..errors import CheckpointError
 from ..utils import write_bytes_atomic
 from .torchvision import is_torchvision_state_dict, torchvision_checkpoint
@@ -43,6 +46,8 @@ def record_metadata(ckpt: Checkpoint) -> dict[str, Any]:
     """The record's payload without weights and training state, JSON-able (also what exports embed)."""
     payload = ckpt.weights_only().to_payload()
     del payload["model"]
+    if "data" in payload:   # the mean image losslessly as base64 float32 (alexnet.data.preprocessing)
+        payload["data"] = for_json(payload["data"], full=True)
     return jsonable(payload)
 
 
