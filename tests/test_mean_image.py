@@ -423,3 +423,27 @@ def test_cli_mean_image_train_then_eval_predict_features(make_synth, tmp_path, c
     capsys.readouterr()
     with np.load(tmp_path / "f.npz") as f:
         np.testing.assert_allclose(f["fc8"][0], logits.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_training_from_weights_uses_their_mean_image_in_their_channel_order(tiny_data, tmp_path):
+    """Fine-tuning Caffe's weights (BGR, mean image): the training transform subtracts that mean image, flipped to
+    the RGB the augmentation works in, and the run records it in the network's (BGR) order; a mean image of another
+    size than --resize is refused before anything is written."""
+    from alexnet.train import TrainConfig
+    from alexnet.train_data import prepare_data
+
+    cfg = TrainConfig(data=str(tiny_data), out=str(tmp_path / "run"), arch="paper", resize=64, crop=56,
+                      flip=False, random_crop=False, lighting=False)
+    bgr_mean = torch.rand(3, 64, 64, dtype=torch.float32) * 255
+    prep = {"mean": [104.0, 117.0, 123.0], "std": [1.0, 1.0, 1.0], "channel_order": "BGR", "normalize": "mean",
+            "mean_image": bgr_mean}
+    data = prepare_data(cfg, weights_prep=prep)
+    assert data.prep["channel_order"] == "BGR"
+    torch.testing.assert_close(data.prep["mean_image"], bgr_mean, rtol=0, atol=0)
+    images = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)
+    out = data.transform(images)                       # centre crop, BGR out
+    expected = (images.float().flip(1) - bgr_mean)[:, :, 4:60, 4:60]
+    torch.testing.assert_close(out.float(), expected, rtol=0, atol=1e-3)
+    with pytest.raises(ConfigError, match="32x32 mean image"):
+        prepare_data(cfg, weights_prep={**prep, "mean_image": bgr_mean[:, :32, :32]})
+    assert not (tmp_path / "run").exists()
