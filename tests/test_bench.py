@@ -10,7 +10,7 @@ from alexnet.cli import main
 from alexnet.errors import ConfigError
 from alexnet.runtime import resolve_compile, tune_cpu_allocator
 
-TINY = dict(batch_size=2, input_size=64, steps=1, warmup=1, device="cpu")
+TINY = dict(batch_size=2, input_size=64, steps=1, warmup=1, device="cpu", peak=False)
 
 
 def tiny(mode, arch="paper", **kw):
@@ -122,3 +122,54 @@ def test_bench_help_states_true_defaults(argv, capsys):
         main(argv)
     out = capsys.readouterr().out
     assert "(default: None)" not in out and "(default: True)" not in out
+
+
+def test_flop_count_is_the_papers_layer_table():
+    """Multiply-adds per 224-px image, by hand from the paper's layer sizes (two towers: conv2, 4, 5 see half the
+    channels): 724,406,816; torchvision's one-tower variant (64-192-384-256-256 kernels): 714,188,480."""
+    import torchvision
+
+    from alexnet.bench_peak import forward_flops, step_flops
+    from alexnet.model import build_model
+
+    by_hand = (96 * 55 * 55 * 11 * 11 * 3 + 256 * 27 * 27 * 5 * 5 * 48 + 384 * 13 * 13 * 3 * 3 * 256
+               + 384 * 13 * 13 * 3 * 3 * 192 + 256 * 13 * 13 * 3 * 3 * 192 + 9216 * 4096 + 4096 * 4096 + 4096 * 1000)
+    paper = build_model("paper")
+    assert forward_flops(paper, 3, 224) == 2 * by_hand == 1_448_813_632
+    assert step_flops(paper, 3, 224, "train") == 3 * 2 * by_hand
+    tv = (64 * 55 * 55 * 11 * 11 * 3 + 192 * 27 * 27 * 5 * 5 * 64 + 384 * 13 * 13 * 3 * 3 * 192
+          + 256 * 13 * 13 * 3 * 3 * 384 + 256 * 13 * 13 * 3 * 3 * 256 + 9216 * 4096 + 4096 * 4096 + 4096 * 1000)
+    assert forward_flops(torchvision.models.alexnet(), 3, 224) == 2 * tv
+
+
+def test_bench_times_torchvision_at_its_best_and_reports_the_fraction_of_peak(monkeypatch):
+    """On a CPU with native bf16 (forced here, so the test runs on any CPU) torchvision's best settings are bf16
+    autocast + channels_last: a third network in the same interleaved timing, and every network's fraction of the
+    measured peak is images/s x FLOP per image / peak FLOP/s."""
+    import alexnet.bench_peak
+    from alexnet.bench_peak import step_flops
+
+    monkeypatch.setenv("ALEXNET_CPU_BF16", "1")
+    monkeypatch.setattr(alexnet.bench_peak, "PROBE", {"matmul_size": 256, "conv_batch": 2, "repeats": 2})
+    res = bench_model(tiny("train", "paper", memory=False, peak=True))
+    best = res["best_reference"]
+    assert best["settings"] == {"precision": "bf16", "channels_last": True, "compile": False}
+    assert len(best["times"]) == 1 and best["ratio"] == pytest.approx(res["images_per_second"]
+                                                                      / best["images_per_second"])
+    peak = res["peak"]
+    assert peak["gflops"] == max(peak["matmul_gflops"], peak["conv_gflops"]) > 0 and peak["dtype"] == "bfloat16"
+    import torchvision
+
+    from alexnet.model import build_model
+    ours = step_flops(build_model("paper", num_classes=1000, input_size=64, fc_size=64), 3, 64, "train")
+    assert peak["gflop_per_image"] == pytest.approx(ours / 1e9)
+    assert peak["fraction"] == pytest.approx(res["images_per_second"] * ours / (peak["gflops"] * 1e9))
+    ref = step_flops(torchvision.models.alexnet(num_classes=1000), 3, 64, "train")
+    assert peak["best_reference_fraction"] == pytest.approx(best["images_per_second"] * ref / (peak["gflops"] * 1e9))
+
+
+def test_no_best_reference_where_the_defaults_are_the_best(monkeypatch):
+    """An AVX2-only CPU: fp32 contiguous is torchvision's best too, so it is timed once."""
+    monkeypatch.setenv("ALEXNET_CPU_BF16", "0")
+    res = bench_model(tiny("infer", "paper", memory=False))
+    assert res["best_reference"] is None and "peak" not in res and res["reference_images_per_second"] > 0

@@ -75,7 +75,8 @@ def test_pickles_with_code_are_refused_and_the_code_does_not_run(evil_files, tmp
 
 def test_cli_refuses_a_malicious_checkpoint_in_one_line(evil_files, capsys):
     marker, files = evil_files
-    assert main(["export", str(files[0]), "--format", "safetensors", "-o", str(files[0].with_suffix(".st"))]) == 1
+    out = files[0].with_suffix(".safetensors")
+    assert main(["export", str(files[0]), "--format", "safetensors", "-o", str(out)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "refused to load" in err[0]
     assert main(["convert", "torchvision", str(files[1]), "-o", str(files[1].with_suffix(".pt"))]) == 1

@@ -17,7 +17,8 @@ EXPECTED = {
     "--activation": choices.ACTIVATIONS, "--optimizer": choices.OPTIMIZERS, "--normalize": choices.NORMALIZATIONS,
     "--format": choices.EXPORT_FORMATS, "--lrn-backend": choices.LRN_BACKENDS, "--towers": choices.TOWERS,
     "--split": choices.SPLITS, "--crops": choices.EVAL_CROPS, "--val-crops": choices.EVAL_CROPS,
-    "--pool": choices.FEATURE_POOLS, "--recipe": choices.RECIPE_CHOICES, "--freeze": choices.FREEZE_LAYERS,
+    "--pool": choices.FEATURE_POOLS, "--mean": choices.MEANS, "--recipe": choices.RECIPE_CHOICES,
+    "--freeze": choices.FREEZE_LAYERS,
 }
 
 

@@ -146,10 +146,21 @@ def test_decompression_bomb_is_a_bad_file(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 3000)    # between 1x and 2x: only a warning from Pillow
     with pytest.raises(DataError, match="decompression bomb"):
         read_image(root / "train" / "cat" / "cat_0.jpg", 16)
-    ds = open_dataset(root, "train", image_size=16)
-    with pytest.raises(DataError, match="no image of this split"):
-        ds[0]                                                # every image is a bomb: nothing to substitute
-    assert len(ds.bad_files) == 4
+    # the size guard is applied when the folder is opened (a header read, no decoding): every image is a bomb,
+    # so none is left (this test used to open the folder without complaint and fail only on reading)
+    with pytest.raises(DataError, match=r"no readable images.*first bad: .*cat_0\.jpg: decompression bomb"):
+        open_dataset(root, "train", image_size=16)
+    with pytest.raises(DataError, match=r"4 bad file\(s\).*decompression bomb"):
+        open_dataset(root, "train", image_size=16, strict=True)
+    _rgb(7, 32, 32).save(root / "train" / "cat" / "small.png")
+    ds = open_dataset(root, "train", image_size=16)      # 32x32 = 1024 pixels: within the limit
+    assert len(ds) == 1 and len(ds.bad_files) == 4
+    assert all("decompression bomb refused" in reason for _, reason in ds.bad_files)
+    unchecked = open_dataset(root, "train", image_size=16, check=False)
+    assert len(unchecked) == 5 and unchecked.bad_files == []
+    with pytest.raises(DataError, match="no image of this split"):   # substitution skips the bombs... until none
+        (root / "train" / "cat" / "small.png").unlink()
+        unchecked[0]
 
 
 def test_missing_folder_and_split(tmp_path):

@@ -12,7 +12,7 @@ from alexnet.cli.train import config_from_args
 from alexnet.config import TrainConfig
 from alexnet.errors import ConfigError
 from alexnet.model import build_model
-from alexnet.optim import LRSchedule, PaperSGD, make_optimizer, param_groups
+from alexnet.optim import LRSchedule, PaperSGD, make_optimizer, trainable_groups
 from alexnet.recipes import (
     RECIPE_REGISTRY,
     SMALL_DATA_LIMIT,
@@ -47,7 +47,7 @@ def test_every_registered_recipe_yields_a_valid_config(name):
     assert all(getattr(resolved, f) is not None for f in recipe_fields())
     assert resolve_recipe(resolved)[0] == resolved                     # resolving twice changes nothing
     model = build_model("paper", num_classes=5, fc_size=32, input_size=64, **resolved.model)
-    opt = make_optimizer(param_groups(model, pretrained_lr_mult=resolved.pretrained_lr_mult), resolved.optimizer,
+    opt = make_optimizer(trainable_groups(model, pretrained_lr_mult=resolved.pretrained_lr_mult), resolved.optimizer,
                          lr=resolved.lr, momentum=resolved.momentum, weight_decay=resolved.weight_decay)
     LRSchedule(opt, resolved.schedule, base_lr=resolved.lr, epochs=3)
 
@@ -166,7 +166,7 @@ def test_freeze_names_the_layers_it_accepts():
     model = build_model("cifar", num_classes=3)
     with pytest.raises(ConfigError, match=r"^--freeze fc6: not a layer below the head of cifar; one of conv1, "
                                           r"conv2, conv3$"):
-        param_groups(model, freeze="fc6")
+        trainable_groups(model, freeze="fc6")
     with pytest.raises(ConfigError, match="freeze must be one of"):
         cfg(freeze="fc8").validate()
 
@@ -196,12 +196,12 @@ def test_finetune_recipe_gives_head_and_pretrained_layers_their_lrs(tiny_data, t
 
 def test_finetune_with_freeze_trains_the_rest_at_their_lrs():
     model = build_model("paper", num_classes=3, fc_size=32, input_size=64)
-    groups = param_groups(model, freeze="conv5", pretrained_lr_mult=0.1)
+    groups = trainable_groups(model, freeze="conv5", pretrained_lr_mult=0.1)
     names = {id(p): n for n, p in model.named_parameters()}
     assert [sorted(names[id(p)] for p in g["params"]) for g in groups] == [
         ["fc6.bias", "fc6.weight", "fc7.bias", "fc7.weight"], ["fc8.bias", "fc8.weight"]]
     assert [g["lr_mult"] for g in groups] == [0.1, 1.0]
-    assert len(param_groups(build_model("paper", num_classes=3, fc_size=32, input_size=64), freeze="fc7",
+    assert len(trainable_groups(build_model("paper", num_classes=3, fc_size=32, input_size=64), freeze="fc7",
                             pretrained_lr_mult=0.1)) == 1   # only the head left
 
 

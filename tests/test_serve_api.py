@@ -186,12 +186,12 @@ def test_queue_full_is_a_503(ckpt):
         assert "queue is full" in error_of(post_image(c, *image_bytes("png")), 503)
 
 
-def test_weights_name_without_a_registry_is_a_clear_error():
+def test_unknown_weights_name_is_a_clear_error():
     from alexnet.cli import main
-    from alexnet.errors import ConfigError
+    from alexnet.errors import CheckpointError, ConfigError
     from alexnet.serve.model import resolve_source
 
-    with pytest.raises(ConfigError, match="no weights registry yet"):
+    with pytest.raises(CheckpointError, match="not a registered weights name"):
         resolve_source(None, "alexnet-imagenet")
     with pytest.raises(ConfigError, match="exactly one"):
         resolve_source(None, None)

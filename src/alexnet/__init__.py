@@ -8,6 +8,7 @@ Public Python API (re-exported names only)::
     from alexnet.train import train; from alexnet.predict import predict
     summary = train(alexnet.TrainConfig(data="data/synth", out="runs/a", epochs=10))
     model, ckpt = alexnet.load_model("runs/a/best.pt")             # any weight file; ckpt: a Checkpoint record
+    net = alexnet.pretrained("torchvision")                        # published weights by name (or "bvlc", a URL)
     result = alexnet.evaluate_checkpoint("runs/a/best.pt", "data/synth", crops=10)
     preds = predict("runs/a/best.pt", ["cat.jpg"], topk=5)
     alexnet.save_features("runs/a/best.pt", ["images/"], ["conv5", "fc7"], "feats.npz")
@@ -31,6 +32,7 @@ _LAZY = {
     "extract_features": "features", "save_features": "features",
     "load_model": "interop", "export_model": "interop",
     "open_dataset": "data", "TowerParallelAlexNet": "parallel",
+    "pretrained": "weights", "resolve_weights": "weights",
 }
 
 

@@ -2,9 +2,12 @@
 
 ``bench_model(BenchConfig("train" | "infer", arch, ...))`` times our network with the fastest correct settings for
 the device (``alexnet.runtime``'s defaults unless given) and torchvision's AlexNet at PyTorch defaults (fp32,
-contiguous, eager, no compile) on the same random batch, same batch size and input size, in the same process.  The
-two are interleaved step by step (and the order alternates) so that machine noise hits both; the figures are medians
-of the timed steps after warm-up.  A training step is forward + cross-entropy + backward + SGD step (momentum 0.9,
+contiguous, eager, no compile) and at its best settings for the device (``alexnet.runtime``'s choice: bf16
+autocast + channels_last on CPUs with native bf16, AMP + channels_last on CUDA; skipped where that is fp32
+contiguous, as on AVX2-only CPUs) on the same random batch, same batch size and input size, in the same process.
+They are interleaved step by step (and the order alternates) so that machine noise hits all; the figures are
+medians of the timed steps after warm-up.  Then the machine's own peak is measured (``bench_peak``) and each
+network's fraction of it reported.  A training step is forward + cross-entropy + backward + SGD step (momentum 0.9,
 weight decay 5e-4, ``torch.optim.SGD`` for both); an inference step is a forward pass under
 ``torch.inference_mode`` in eval mode.
 
@@ -35,6 +38,8 @@ from .runtime import (
     Precision,
     autocast,
     cpu_has_fast_bf16,
+    import_compiler_quietly,
+    native_stderr_filtered,
     resolve_compile,
     resolve_device,
     resolve_precision,
@@ -95,7 +100,7 @@ def _peak_extra_bytes(fn: Callable[[], None], device: torch.device) -> tuple[int
         return max(0, torch.cuda.max_memory_allocated(device) - base), "torch.cuda.max_memory_allocated"
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with native_stderr_filtered(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
     try:
         events = prof.profiler.kineto_results.events()
@@ -120,6 +125,8 @@ class _Runner:
         self.x, self.y = x, y
         self.optimizer = None
         self.compiled = compile_model
+        if compile_model:
+            import_compiler_quietly()
         if mode == "train":
             model.train()
             self.optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
@@ -184,6 +191,7 @@ class _Setup:
     model: torch.nn.Module
     ours: _Runner
     reference: _Runner | None
+    best_reference: _Runner | None = None   # torchvision at the device's fastest settings (None: same as defaults)
 
 
 def _setup(cfg: BenchConfig) -> _Setup:
@@ -210,7 +218,14 @@ def _setup(cfg: BenchConfig) -> _Setup:
             raise ConfigError("bench: the torchvision reference takes 3-channel images")
         ref_model = torchvision.models.alexnet(weights=None, num_classes=cfg.num_classes).to(dev)
         ref = _Runner("torchvision.models.alexnet", ref_model, cfg.mode, x, y, dev, None, False)
-    return _Setup(dev, prec, use_compile, allocator, model, ours, ref)
+    best = None
+    best_prec = resolve_precision(dev, "auto")          # what a user of torchvision would pick for this device
+    if cfg.reference and (best_prec.amp_dtype is not None or best_prec.channels_last):
+        best_model = to_layout(torchvision.models.alexnet(weights=None, num_classes=cfg.num_classes).to(dev),
+                               best_prec)
+        best = _Runner("torchvision.models.alexnet (best)", best_model, cfg.mode, to_layout(x, best_prec), y, dev,
+                       best_prec, False)
+    return _Setup(dev, prec, use_compile, allocator, model, ours, ref, best)
 
 
 def _time_interleaved(runners: list[_Runner], steps: int, warmup: int) -> dict[str, list[float]]:
@@ -255,10 +270,19 @@ def _report(cfg: BenchConfig, setup: _Setup, times: dict, peak: float, ref_peak:
         "reference": "torchvision.models.alexnet" if ref is not None else None,
         "reference_images_per_second": None, "reference_seconds_per_step": None, "reference_times": None,
         "reference_peak_memory_mb": None, "ratio": None, "memory_ratio": None,
+        "best_reference": None,
         "settings": _settings(setup),
         "reference_settings": {"precision": "fp32", "channels_last": False, "compile": False,
                                "weights": None} if ref is not None else None,
     }
+    best = setup.best_reference
+    if best is not None:
+        best_ips = cfg.batch_size / _median(times[best.name])
+        out["best_reference"] = {
+            "name": "torchvision.models.alexnet", "images_per_second": best_ips,
+            "seconds_per_step": _median(times[best.name]), "times": times[best.name], "ratio": ips / best_ips,
+            "settings": {"precision": best.precision.name, "channels_last": best.precision.channels_last,
+                         "compile": False}}
     if ref is not None:
         import torchvision
 
@@ -272,7 +296,8 @@ def _report(cfg: BenchConfig, setup: _Setup, times: dict, peak: float, ref_peak:
 
 
 def bench_model(cfg: BenchConfig) -> dict:
-    """Images/s and peak memory of ``cfg.arch`` against torchvision's AlexNet at PyTorch defaults (module doc).
+    """Images/s and peak memory of ``cfg.arch`` against torchvision's AlexNet at PyTorch defaults and at the
+    device's best settings, and the fraction of the machine's measured peak each reaches (module doc).
 
     >>> res = bench_model(BenchConfig("infer", "paper", batch_size=32, model_switches={"lrn": False}))
     Returns a dict with ``images_per_second``, ``reference_images_per_second``, ``ratio`` (ours / reference),
@@ -280,14 +305,37 @@ def bench_model(cfg: BenchConfig) -> dict:
     per timed step, in order), ``settings``, ``reference_settings`` and the run's parameters.
     """
     setup = _setup(cfg)
-    runners = [setup.ours] + ([setup.reference] if setup.reference is not None else [])
+    runners = [r for r in (setup.ours, setup.reference, setup.best_reference) if r is not None]
     times = _time_interleaved(runners, cfg.steps, cfg.warmup)
     peak, ref_peak, method = math.nan, math.nan, None
     if cfg.memory:
         peak, method = setup.ours.peak_memory()
         if setup.reference is not None:
             ref_peak, _ = setup.reference.peak_memory()
-    return _report(cfg, setup, times, peak, ref_peak, method)
+    out = _report(cfg, setup, times, peak, ref_peak, method)
+    if cfg.peak:
+        out["peak"] = _peak_report(cfg, setup, out)
+    return out
+
+
+def _peak_report(cfg: BenchConfig, setup: _Setup, out: dict) -> dict:
+    """The machine's measured ceiling in our network's precision, and the fraction of it each network reaches."""
+    from .bench_peak import machine_peak, step_flops
+
+    peak = machine_peak(setup.device, setup.precision)
+    in_ch = setup.model.config.in_channels
+    ours = step_flops(setup.model, in_ch, cfg.input_size, cfg.mode)
+    report = {**peak, "gflop_per_image": ours / 1e9,
+              "ceiling_images_per_second": peak["gflops"] * 1e9 / ours,
+              "fraction": out["images_per_second"] * ours / (peak["gflops"] * 1e9)}
+    if setup.reference is not None:
+        ref = step_flops(setup.reference.model, in_ch, cfg.input_size, cfg.mode)
+        report["reference_gflop_per_image"] = ref / 1e9
+        report["reference_fraction"] = out["reference_images_per_second"] * ref / (peak["gflops"] * 1e9)
+        if out["best_reference"] is not None:
+            report["best_reference_fraction"] = (out["best_reference"]["images_per_second"] * ref
+                                                 / (peak["gflops"] * 1e9))
+    return report
 
 
 LRN_SHAPES = {"conv1": (96, 55, 55), "conv2": (256, 27, 27)}

@@ -29,6 +29,7 @@ class BenchConfig:
     reference: bool = True               # also time torchvision's AlexNet
     num_classes: int = 1000
     memory: bool = True                  # measure peak memory after the timing
+    peak: bool = True                    # measure the machine's peak FLOP/s and each network's fraction of it
     seed: int = 0
     model_switches: Mapping = field(default_factory=dict)
 

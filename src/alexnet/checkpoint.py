@@ -5,8 +5,10 @@ A checkpoint is a ``Checkpoint`` record.  On disk it is a ``torch.save``d dict o
 
     {"format": "alexnet-checkpoint", "version": 1,
      "model_config": ModelConfig.to_dict(),  "model": state_dict,
-     "classes": [class names],               "data": {"mean", "std", "resize", "crop", "channel_order", ...},
+     "classes": [class names],               "data": {"mean", "std", "resize", "crop", "channel_order", ...,
+                                                      optional "mean_image": float32 tensor [C, S, S]},
      "source": {...}, "metrics": {...},      (converted weights; the epoch row that wrote the file)
+     "started_from": {...},                  (a run started from pretrained weights: spec, file, sha256, source)
      "train_config": {...}, "optimizer": ..., "schedule": ..., "epoch": int, "batch_in_epoch": int, "step": int,
      "rng": {...}, "aug_rng": tensor, "history": [...], "best_val_top1_error": float}
 
@@ -22,6 +24,7 @@ import os
 import pickle
 import re
 import struct
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +34,7 @@ import torch
 
 from .errors import CheckpointError, ConfigError
 from .model import ModelConfig, model_from_config
-from .utils import atomic_output
+from .utils import ErrorRecordingFile, atomic_output
 
 FORMAT = "alexnet-checkpoint"
 VERSION = 1
@@ -52,7 +55,10 @@ class Checkpoint:
     """A network's weights and everything needed to use it, plus (after training) the state to resume it.
 
     ``preprocessing``: mean/std per channel in 0-255 pixel units and in the network's channel order, ``resize``
-    (shorter side), ``crop``, ``channels``, ``channel_order`` ("RGB", or "BGR" for Caffe's weights), ``normalize``.
+    (shorter side), ``crop``, ``channels``, ``channel_order`` ("RGB", or "BGR" for Caffe's weights), ``normalize``,
+    and, for networks trained with ``--mean image`` or imported with Caffe's mean file, ``mean_image`` (float32
+    [C, S, S], the same units and order; see ``alexnet.data.preprocessing``).  Files without it (all of version 1
+    before it existed) subtract the per-channel ``mean``.
     """
 
     model_config: ModelConfig
@@ -71,6 +77,9 @@ class Checkpoint:
     aug_rng: torch.Tensor | None = None               # the augmentation generator, mid-epoch only
     history: list[dict[str, Any]] | None = None       # metrics rows so far
     best_val_top1_error: float | None = None
+    # A run started from pretrained weights (``train --weights``): the spec, the file and its sha256, the weights'
+    # own ``source`` and the replaced last-layer keys.  Kept by weights_only(): it is about the weights.
+    started_from: dict[str, Any] | None = None
 
     @property
     def arch(self) -> str:
@@ -115,6 +124,12 @@ class Checkpoint:
                                   "expected a state_dict")
         values = {by_key[k]: v for k, v in payload.items() if k in by_key}
         values["model_config"] = _model_config(payload["model_config"], origin)
+        if isinstance(values.get("preprocessing"), Mapping):   # the mean image as a tensor (also from JSON headers)
+            from .data.preprocessing import from_json, mean_image_of
+
+            values["preprocessing"] = from_json(values["preprocessing"], str(origin))
+            if values["preprocessing"].get("mean_image") is not None:
+                values["preprocessing"]["mean_image"] = mean_image_of(values["preprocessing"])
         values["state_dict"] = dict(payload["model"])
         return cls(**values)
 
@@ -123,9 +138,28 @@ class Checkpoint:
         """The record's network with its weights loaded (strict; a wrong tensor is a one-line error)."""
         if expect_arch is not None and self.arch != expect_arch:
             raise CheckpointError(f"{origin}: checkpoint is for architecture {self.arch!r}, not {expect_arch!r}")
+        n = self.model_config.num_classes
+        if self.classes is not None and len(self.classes) != n:
+            raise CheckpointError(f"{origin}: its class list has {len(self.classes)} names for a network with {n} "
+                                  f"outputs (first: {list(self.classes)[:3]}); the file is corrupt or mislabelled")
         model = model_from_config(self.model_config)
         load_state_dict_checked(model, self.state_dict, origin)
         return model
+
+    def inference_preprocessing(self, origin: str | os.PathLike = "checkpoint") -> dict[str, Any]:
+        """The record's ``preprocessing``, checked for what eval/predict/features/serve need: mean, std, resize and
+        crop present, crop <= resize.  Those verbs have no --crop/--resize: a wrong entry is the file's fault."""
+        prep = self.preprocessing or {}
+        missing = [k for k in ("mean", "std", "resize", "crop") if k not in prep]
+        if missing:
+            raise CheckpointError(f"{origin}: the checkpoint's preprocessing ('data' entry) lacks {missing}; "
+                                  "it was not written by `alexnet train` or `alexnet convert`")
+        crop, resize = prep["crop"], prep["resize"]
+        if not (isinstance(crop, int) and isinstance(resize, int) and 1 <= crop <= resize):
+            raise CheckpointError(f"{origin}: the checkpoint's preprocessing crops {crop} px from images resized to "
+                                  f"{resize} px (expected 1 <= crop <= resize); its 'data' entry is corrupt: "
+                                  "convert or train it again")
+        return prep
 
 
 def _model_config(value: Any, origin: str | os.PathLike) -> ModelConfig:
@@ -156,12 +190,22 @@ def upgrade_payload(payload: Mapping[str, Any], origin: str | os.PathLike = "che
     return payload
 
 
-def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
-    """Write the record atomically (a killed writer leaves the previous file); returns the path."""
+def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint, overwrite: bool = True) -> Path:
+    """Write the record atomically (a killed writer leaves the previous file); returns the path.
+
+    ``torch.save`` writes through a Python file object, so a full disk comes back as its OSError (a one-line
+    OutputError from ``atomic_output``), not as torch's errno-less RuntimeError; ``overwrite=False`` refuses an
+    existing ``path``."""
     if not isinstance(ckpt, Checkpoint):
         raise TypeError(f"save_checkpoint takes a Checkpoint record, not a {type(ckpt).__name__}")
-    with atomic_output(path) as tmp:
-        torch.save(ckpt.to_payload(), tmp)
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        with open(tmp, "wb") as raw:
+            f = ErrorRecordingFile(raw)
+            try:
+                torch.save(ckpt.to_payload(), f)
+            except RuntimeError:
+                f.raise_recorded()
+                raise
     return Path(path)
 
 
@@ -172,9 +216,38 @@ def _not_torch_file(p: Path, head: bytes) -> CheckpointError:
                            f"with {head!r}){hint.get(p.suffix.lower(), '')}")
 
 
+def pickle_imports(p: Path, limit: int = 1 << 22) -> list[str] | None:
+    """The globals (``module.name``) the pickle at the start of ``p`` would import, read with ``pickletools`` (no
+    code runs); None when the file does not start with a complete pickle."""
+    import io
+    import pickletools
+
+    with open(p, "rb") as f:
+        data = f.read(limit)
+    found: list[str] = []
+    strings: list[str] = []
+    try:
+        for op, arg, _ in pickletools.genops(io.BytesIO(data)):
+            if op.name in ("GLOBAL", "INST"):
+                found.append(str(arg).replace(" ", "."))
+            elif op.name == "STACK_GLOBAL":
+                found.append(".".join(strings[-2:]))
+            elif isinstance(arg, str):
+                strings.append(arg)
+    except Exception:  # noqa: BLE001 - any parse failure: not a pickle (pickletools raises ValueError and others)
+        return None
+    return list(dict.fromkeys(found))
+
+
+def _unsafe_pickle(p: Path, detail: str) -> CheckpointError:
+    return CheckpointError(f"{p}: refused to load: a Python pickle that is not a safe checkpoint ({detail}), i.e. "
+                           "code that would run on loading; nothing was run (torch.load weights_only=True). Only load "
+                           "pickles you trust")
+
+
 def safe_torch_load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
     """``torch.load(weights_only=True)`` with one-line CheckpointErrors: a pickle that would import or call anything
-    but tensors and plain values is refused before any of its code runs."""
+    but tensors and plain values is refused before any of its code runs (and without torch's warning lines)."""
     p = Path(path)
     if not p.is_file():
         raise CheckpointError(f"{p}: no such file")
@@ -182,25 +255,37 @@ def safe_torch_load(path: str | os.PathLike, map_location: str | torch.device = 
         raise CheckpointError(f"{p}: empty file (0 bytes), not a weight file")
     with open(p, "rb") as f:
         head = f.read(4)
-    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):   # torch.save: a zip archive; legacy: a pickle
-        raise _not_torch_file(p, head)
+    imports = None
+    if not head.startswith(b"PK\x03\x04"):   # torch.save: a zip archive; else a legacy torch file or a raw pickle
+        imports = pickle_imports(p)
+        if imports is None:
+            raise _not_torch_file(p, head)
     try:
-        return torch.load(p, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            # "Detected pickle protocol 4 in the checkpoint ...": a raw pickle, judged below in one line
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        if "Unsupported operand" in str(e):   # a pickle header over bytes that are no pickle: nothing to refuse
+        if imports:   # a raw (not torch.save) pickle: name what it would import
+            raise _unsafe_pickle(p, "it would import " + ", ".join(imports[:3])) from None
+        if "Unsupported operand" in str(e) and imports is None:   # bytes in a zip that are no pickle
             raise _not_torch_file(p, head) from None
-        raise CheckpointError(f"{p}: refused to load: the file contains Python objects other than tensors and plain "
-                              f"values (weights_only=True), i.e. code that would run on loading; nothing was run. "
-                              f"Only load pickles you trust. Detail: {_unpickler_detail(e)}") from None
+        if "Unsupported operand" in str(e):
+            raise CheckpointError(f"{p}: a Python pickle, but not a checkpoint written by torch.save (its opcodes "
+                                  "are not ones torch.load(weights_only=True) reads)") from None
+        raise _unsafe_pickle(p, _unpickler_detail(e)) from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, struct.error) as e:
         raise CheckpointError(f"{p}: not a readable PyTorch file (truncated or corrupt?): {first_line(e)}") from None
 
 
 def _unpickler_detail(e: BaseException) -> str:
-    """The informative line of torch's weights_only refusal ("Unsupported global: GLOBAL io.open ...")."""
+    """The informative line of torch's weights_only refusal ("unsupported GLOBAL posix.system ...")."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
+    m = re.search(r"unsupported global:? (?:GLOBAL )?([\w.]+)", text, re.IGNORECASE)
+    if m:
+        return f"it would import {m.group(1)}"
     for line in text.splitlines():
-        if "Unsupported global" in line or "WeightsUnpickler error" in line:
+        if "unsupported global" in line.lower() or "WeightsUnpickler error" in line:
             line = line.strip().removeprefix("WeightsUnpickler error:").strip()
             return line.split(" was not an allowed global")[0][:200]
     return first_line(e)
@@ -253,4 +338,10 @@ def load_state_dict_checked(model: torch.nn.Module, state: Mapping[str, torch.Te
         if tuple(state[k].shape) != tuple(v.shape):
             raise CheckpointError(f"{path}: tensor {k!r} has shape {tuple(state[k].shape)}, architecture {arch!r} "
                                   f"expects {tuple(v.shape)}")
+        got = state[k].dtype
+        if got.is_floating_point != v.dtype.is_floating_point or got.is_complex != v.dtype.is_complex:
+            # e.g. a .safetensors header that declares float32 bytes as I32: same sizes, garbage numbers
+            raise CheckpointError(f"{path}: tensor {k!r} is stored as {str(got).removeprefix('torch.')}, "
+                                  f"architecture {arch!r} expects {str(v.dtype).removeprefix('torch.')} (a "
+                                  f"floating-point tensor); the file is corrupt or mislabelled")
     model.load_state_dict(state, strict=True)

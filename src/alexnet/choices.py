@@ -1,9 +1,10 @@
 """Every named choice of the project, declared once, importable without torch.
 
 The CLI builds its ``choices=`` lists from here; the library's registries (architectures in ``model``, dataset
-formats in ``data.formats``, learning-rate schedules in ``schedules``, inits in ``init``) check at import time that
-what they register is exactly what is named here, and ``tests/test_choices.py`` checks every CLI choice list
-against these tuples. To add an entry: name it here, register it where it lives, add its test.
+formats in ``data.formats``, learning-rate schedules in ``schedules``, inits in ``init``, named weights in
+``weights``) check at import time that what they register is exactly what is named here, and
+``tests/test_choices.py`` checks every CLI choice list against these tuples. To add an entry: name it here, register
+it where it lives, add its test.
 """
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ INITS = ("paper", "caffe", "kaiming", "default")     # section 5; default = PyTo
 DATASET_KINDS = ("auto", "imagefolder", "ilsvrc", "cifar10", "mnist", "fashion-mnist", "packed")
 SPLITS = ("train", "val")
 NORMALIZATIONS = ("auto", "paper", "standard")       # paper: subtract the mean (0-255); standard: also / std
+# What is subtracted (section 2): "channel" one mean per channel (a common simplification); "image" the paper's mean
+# image at S x S, cropped (and flipped) with each input crop, as Caffe's mean_file.
+MEANS = ("channel", "image")
 
 # Training (optim.py, schedules.py).
 OPTIMIZERS = ("paper", "sgd")                        # paper: section 5's update (lr inside the velocity)
@@ -42,5 +46,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 # Everything around the model.
 EXPORT_FORMATS = ("onnx", "torchscript", "safetensors")
+# Named pretrained weights (weights.py): torchvision's IMAGENET1K_V1 (arch owt), BVLC's bvlc_alexnet (arch paper).
+WEIGHTS = ("torchvision", "bvlc")
 BENCH_MODES = ("train", "infer")
 FEATURE_POOLS = ("none", "avg")

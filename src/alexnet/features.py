@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .choices import FEATURE_POOLS
 from .errors import ConfigError, DataError
+from .progress import progress_bar
 from .runtime import resolve_device
-from .utils import atomic_output
+from .utils import atomic_output, check_output
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm")
 
@@ -105,7 +105,7 @@ def batch_features(model: torch.nn.Module, images_uint8: torch.Tensor, prep: dic
 
     tap = LayerTap(model, layers)
     try:
-        transform = EvalTransform(prep["crop"], mean=prep["mean"], std=prep["std"])
+        transform = EvalTransform.from_prep(prep)
         model(transform(apply_channel_order(images_uint8, prep)))
         out = {}
         for layer in layers:
@@ -116,6 +116,16 @@ def batch_features(model: torch.nn.Module, images_uint8: torch.Tensor, prep: dic
         tap.close()
 
 
+def check_feature_args(pool: str, batch_size: int, layers: list[str]) -> None:
+    """The flags of ``alexnet features`` that need no network, checked before anything is loaded."""
+    if pool not in FEATURE_POOLS:
+        raise ConfigError(f"--pool must be {' or '.join(repr(p) for p in FEATURE_POOLS)}; got {pool!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"--batch-size must be a whole number >= 1; got {batch_size}")
+    if not layers:
+        raise ConfigError("--layer: give at least one layer")
+
+
 @torch.no_grad()
 def extract_features(model: torch.nn.Module, images: list[Path], prep: dict, layers: list[str], *,
                      pool: str = "none", batch_size: int = 32, device: str | torch.device = "auto",
@@ -124,10 +134,7 @@ def extract_features(model: torch.nn.Module, images: list[Path], prep: dict, lay
 
     pool="avg" averages conv maps over space (N x C); fully connected outputs are unchanged.
     """
-    if pool not in FEATURE_POOLS:
-        raise ConfigError(f"--pool must be {' or '.join(repr(p) for p in FEATURE_POOLS)}; got {pool!r}")
-    if not layers:
-        raise ConfigError("--layer: give at least one layer")
+    check_feature_args(pool, batch_size, layers)
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     model = model.to(dev).eval()
     for layer in layers:
@@ -135,7 +142,7 @@ def extract_features(model: torch.nn.Module, images: list[Path], prep: dict, lay
     results: dict[str, list[np.ndarray]] = {layer: [] for layer in layers}
     kept: list[str] = []
     bad_all: list = []
-    for start in tqdm(range(0, len(images), batch_size), desc="features", unit="batch", disable=not progress):
+    for start in progress_bar(range(0, len(images), batch_size), desc="features", unit="batch", disable=not progress):
         x, ok, bad = load_images(images[start:start + batch_size], prep, strict=strict)
         bad_all.extend(bad)
         if not ok:
@@ -150,26 +157,27 @@ def extract_features(model: torch.nn.Module, images: list[Path], prep: dict, lay
 
 def save_features(checkpoint: str, inputs: list[str], layers: list[str], out: str | os.PathLike, *,
                   pool: str = "none", batch_size: int = 32, device: str = "auto", progress: bool = True,
-                  strict: bool = True) -> dict:
+                  strict: bool = True, overwrite: bool = True) -> dict:
     """The library call behind ``alexnet features``: writes ``out`` (.npz, atomically) and returns a summary.
 
     The .npz holds one array per layer (named as the layer), ``paths`` (the image files, in row order) and
-    ``layers``.
+    ``layers``.  Flags and ``out`` are checked before the network is loaded; ``overwrite=False`` refuses an
+    existing ``out``.
     """
     from .interop import load_model
 
     out = Path(out)
     if out.suffix != ".npz":
         raise ConfigError(f"-o {out}: expected a .npz file name")
+    check_feature_args(pool, batch_size, layers)
+    check_output(out, overwrite)
     layers = list(dict.fromkeys(layers))   # --layer fc7 --layer fc7: one array, listed once
     model, ckpt = load_model(checkpoint)
-    prep = ckpt.preprocessing
-    if not prep:
-        raise ConfigError(f"{checkpoint}: the checkpoint carries no preprocessing ('data' entry)")
+    prep = ckpt.inference_preprocessing(checkpoint)
     images = list_images(inputs)
     feats, paths, bad = extract_features(model, images, prep, layers, pool=pool, batch_size=batch_size,
                                          device=device, progress=progress, strict=strict)
-    with atomic_output(out) as tmp:
+    with atomic_output(out, overwrite=overwrite) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, paths=np.array(paths), layers=np.array(layers), **feats)
     return {"output": str(out), "n": len(paths), "layers": {k: list(v.shape) for k, v in feats.items()},

@@ -4,6 +4,10 @@ Section 5:  v <- 0.9 v - 0.0005 * eps * w - eps * dL/dw ;  w <- w + v
 The learning rate eps sits *inside* the velocity.  PyTorch's SGD keeps it outside
 (v <- mu v + g + wd w ; w <- w - eps v), which is the same update while eps is constant but differs right after
 every learning-rate change (PyTorch's velocity, accumulated at the old eps, is applied at the new eps).
+
+Biases: the paper writes its rule for the weights ``w``; Krizhevsky's cuda-convnet gives biases no decay (``wc=0``
+on every bias) and Caffe's ``bvlc_alexnet`` neither (``decay_mult: 0``).  ``bias_decay=False`` does the same (a
+second parameter group with weight_decay 0); ``True`` (the default) decays every parameter, as before.
 """
 from __future__ import annotations
 
@@ -44,11 +48,28 @@ class PaperSGD(torch.optim.Optimizer):
         return loss
 
 
-def param_groups(model, *, freeze: str | None = None, pretrained_lr_mult: float = 1.0) -> list:
+def is_bias(name: str) -> bool:
+    """A parameter name's last part is ``bias`` (conv1.bias, fc8.bias, tower2.conv5.bias, ...)."""
+    return name.rsplit(".", 1)[-1] == "bias"
+
+
+def param_groups(named_params, *, bias_decay: bool = True) -> list:
+    """Parameters for an optimizer: all of them in one group (``bias_decay``), or the weights in one group and the
+    biases in a second with weight_decay 0 (cuda-convnet's ``wc=0``, Caffe's ``decay_mult: 0``)."""
+    named = list(named_params)
+    if bias_decay:
+        return [p for _, p in named]
+    weights = [p for n, p in named if not is_bias(n)]
+    biases = [p for n, p in named if is_bias(n)]
+    return [g for g in ({"params": weights}, {"params": biases, "weight_decay": 0.0}) if g["params"]]
+
+
+def trainable_groups(model, *, freeze: str | None = None, pretrained_lr_mult: float = 1.0,
+                     bias_decay: bool = True) -> list:
     """The optimizer's parameter groups: the model's parameters without the frozen layers (``freeze``: conv1 up to
     and including that layer lose ``requires_grad`` and stay out of the optimizer), the layers below the head (the
-    last layer, fc8) at ``pretrained_lr_mult`` times the lr.  One plain list when every trained layer has the same lr
-    (the paper's recipe: the optimizer state has the layout it always had)."""
+    last layer, fc8) at ``pretrained_lr_mult`` times the lr (``lr_mult``), each split by ``param_groups`` when
+    ``bias_decay`` is off.  What ``param_groups`` gives when every trained layer has the same lr."""
     names = getattr(model, "layer_names", None)
     if not names:
         raise ConfigError(f"{type(model).__name__} has no named layers (conv1 .. fc8) to freeze or to give their own "
@@ -59,17 +80,30 @@ def param_groups(model, *, freeze: str | None = None, pretrained_lr_mult: float 
                               f"{', '.join(names[:-1])}")
         for name in names[:names.index(freeze) + 1]:
             model.layer(name).requires_grad_(False)
-    trainable = [p for p in model.parameters() if p.requires_grad]
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if pretrained_lr_mult == 1.0:
-        return trainable
+        return param_groups(named, bias_decay=bias_decay)
     head = {id(p) for p in model.layer(names[-1]).parameters()}
-    groups = [{"params": [p for p in trainable if id(p) not in head], "lr_mult": pretrained_lr_mult,
-               "name": "pretrained"},
-              {"params": [p for p in trainable if id(p) in head], "lr_mult": 1.0, "name": "head"}]
-    return [g for g in groups if g["params"]]   # --freeze fc7: nothing pretrained left to train
+    groups = []
+    for label, mult, members in (("pretrained", pretrained_lr_mult, [(n, p) for n, p in named if id(p) not in head]),
+                                 ("head", 1.0, [(n, p) for n, p in named if id(p) in head])):
+        if not members:   # --freeze fc7: nothing pretrained left to train
+            continue
+        split = param_groups(members, bias_decay=bias_decay)
+        for g in ([{"params": split}] if bias_decay else split):
+            groups.append({**g, "lr_mult": mult, "name": label})
+    return groups
 
 
-def make_optimizer(params, name: str = "paper", *, lr: float, momentum: float, weight_decay: float):
+def make_optimizer(params, name: str = "paper", *, lr: float, momentum: float, weight_decay: float,
+                   bias_decay: bool = True):
+    """The optimizer ``name`` over ``params``: parameters, or ``(name, parameter)`` pairs (``named_parameters()``),
+    which ``bias_decay=False`` needs to tell the biases."""
+    params = list(params)
+    if params and isinstance(params[0], tuple):
+        params = param_groups(params, bias_decay=bias_decay)
+    elif not bias_decay and not (params and isinstance(params[0], dict)):   # groups: already split
+        raise ConfigError("bias_decay=False needs named parameters (model.named_parameters()) to find the biases")
     if name == "paper":
         return PaperSGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     if name == "sgd":

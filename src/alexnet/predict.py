@@ -13,7 +13,9 @@ from .runtime import resolve_device
 
 
 def class_names(ckpt: Checkpoint, num_classes: int) -> list[str]:
-    """The checkpoint's class names; for unnamed 1000-class models the ILSVRC-2012 names shipped with the package."""
+    """The checkpoint's class names; for unnamed 1000-class models the ILSVRC-2012 names shipped with the package.
+
+    A class list of the wrong length is refused when the network is built (``Checkpoint.build_model``)."""
     names = ckpt.classes
     if names and len(names) == num_classes:
         return list(names)
@@ -42,13 +44,11 @@ def predict(checkpoint: str, images: list[str], *, topk: int = 5, crops: int = 1
     dev = resolve_device(device)
     model, ckpt = load_model(checkpoint)
     model.to(dev)
-    prep = ckpt.preprocessing
-    if not prep:
-        raise ConfigError(f"{checkpoint}: the checkpoint carries no preprocessing ('data' entry)")
+    prep = ckpt.inference_preprocessing(checkpoint)
     num_classes = model.config.num_classes
     names = class_names(ckpt, num_classes)
     k = min(topk, num_classes)
-    transform = EvalTransform(prep["crop"], mean=prep["mean"], std=prep["std"], ten_crop=crops == 10)
+    transform = EvalTransform.from_prep(prep, ten_crop=crops == 10)
     paths = list_images(images)
     out = []
     for start in range(0, len(paths), batch_size):

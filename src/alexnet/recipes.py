@@ -112,10 +112,14 @@ def get_recipe(name: str) -> Recipe:
 
 
 def choose_recipe(cfg: TrainConfig, train_images: int | None) -> tuple[str, str]:
-    """(recipe name, why): the one named, or for "auto" small below SMALL_DATA_LIMIT training images, else paper."""
+    """(recipe name, why): the one named, or for "auto": finetune with --weights, else small below SMALL_DATA_LIMIT
+    training images, else paper."""
     if cfg.recipe != "auto":
         get_recipe(cfg.recipe)
         return cfg.recipe, f"--recipe {cfg.recipe}"
+    if cfg.weights:
+        return "finetune", ("auto: --weights given; --recipe small or --recipe paper to train every layer at one "
+                            "learning rate")
     if train_images is None:
         raise ConfigError("recipe auto: needs the number of training images; name a recipe (--recipe paper|small)")
     if train_images < SMALL_DATA_LIMIT:

@@ -102,7 +102,7 @@ class RunFolder(NullRunFolder):
         if is_best:
             self.save("best.pt", payload)
         write_metrics(self.out / "metrics.csv", history)
-        from .viz import plot_curves  # matplotlib is imported only by a run that writes a plot
+        from .curves import plot_curves  # matplotlib is imported only by a run that writes a plot
 
         plot_curves(history, self.out / "curves.png", title=self.title)
 

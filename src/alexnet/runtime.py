@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import sys
 from dataclasses import dataclass
 
@@ -139,3 +140,51 @@ def resolve_compile(compile: bool | str | None = None) -> bool:
     if compile is not None and compile != "auto":
         return bool(compile)
     return False
+
+
+def import_compiler_quietly() -> None:
+    """Import torch's C++-extension helper with its "No CUDA runtime is found" warning muted.
+
+    ``torch.compile`` imports ``torch.utils.cpp_extension``, which on a CPU-only machine that has a CUDA toolkit
+    folder (``/usr/local/cuda``) logs that warning once per process, about a GPU we are not using.  Idempotent."""
+    import logging
+
+    log = logging.getLogger("torch.utils.cpp_extension")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        import torch.utils.cpp_extension  # noqa: F401
+    finally:
+        log.setLevel(level)
+
+
+# Lines that C++ libraries inside torch write straight to file descriptor 2, past Python's sys.stderr: kineto's
+# profiler stages (``USDT:... profiler_start``, ``STAGE:...``) and its GPU probe on a machine without one
+# (``ERROR:... gpuGetDeviceCount failed``).  Each is a glog-style ``LEVEL:date time pid:tid File.cpp:line] text``.
+NATIVE_NOISE = re.compile(r"^(USDT|STAGE|INFO|WARNING|ERROR):\d{4}-\d\d-\d\d [\d:.]+ \d+:\d+ \w+\.cpp:\d+\] ")
+
+
+@contextlib.contextmanager
+def native_stderr_filtered(noise: re.Pattern = NATIVE_NOISE):
+    """Run the block with file descriptor 2 captured; afterwards pass on every line except ``noise``.
+
+    For calls into native code that logs on its own (``torch.profiler``).  Anything else written meanwhile, by
+    Python or C, reaches stderr unchanged (after the block, in its order)."""
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            kept = [line for line in capture.read().decode(errors="replace").splitlines(keepends=True)
+                    if not noise.match(line)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()

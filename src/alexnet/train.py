@@ -17,6 +17,7 @@ the RNGs and the deterministic-algorithm switches are restored when ``fit`` retu
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import random
@@ -32,16 +33,19 @@ from tqdm.auto import tqdm
 
 from .checkpoint import Checkpoint
 from .config import TrainConfig
+from .data.validate import printable
 from .distributed import DistContext
 from .errors import CheckpointError, ConfigError, TrainingDiverged
 from .metrics import TopKMeter
+from .progress import progress_bar
 from .recipes import resolve_recipe
 from .runfolder import METRIC_FIELDS, RUN_FILES, NullRunFolder, RunFolder  # noqa: F401 - re-exported
-from .runtime import autocast, resolve_device, resolve_precision, to_layout, tune_cpu_allocator
+from .runtime import autocast, import_compiler_quietly, resolve_device, resolve_precision, to_layout, tune_cpu_allocator
 from .train_data import TrainData, default_sizes, open_splits, prepare_data  # noqa: F401 - default_sizes re-exported
 from .utils import check_writable
 
-RESUME_KEYS = ("arch", "batch_size", "seed", "optimizer")   # a resumed run must keep these
+# A resumed run must keep these (bias_decay: the optimizer's parameter groups; mean: the network's input).
+RESUME_KEYS = ("arch", "batch_size", "seed", "optimizer", "weights", "bias_decay", "mean")
 
 
 def rng_state() -> dict:
@@ -171,10 +175,14 @@ class Trainer:
         self.state = TrainState()
         self.given_model = model
         self.recipe_line = ""
+        self.start = None             # the pretrained weights the run starts from (--weights), once loaded
+        self.started_from = None      # ... and their provenance, recorded in every checkpoint
 
     # -- setup ---------------------------------------------------------------------------------------------------
     def setup(self, resume: str | os.PathLike | None = None, overwrite: bool = False) -> None:
         """Data, model, optimizer, schedule and (when resuming) their saved state; then the run folder."""
+        if self.cfg.weights:
+            self.load_start_weights()
         splits = open_splits(self.cfg)
         self.resolve(len(splits[0]))
         cfg = self.cfg
@@ -183,12 +191,13 @@ class Trainer:
         self.precision = resolve_precision(self.device, cfg.precision, cfg.channels_last)
         if self.device.type == "cpu":   # reuse freed activations without page faults (docs/performance.md)
             tune_cpu_allocator()
-        self.data: TrainData = prepare_data(cfg, splits)
-        self._build_model()
+        self.data: TrainData = prepare_data(cfg, self.start.record.preprocessing if self.start else None, splits)
+        self._build_model(copy_weights=ckpt is None)
         if ckpt is not None:
             self._restore(ckpt, resume)
         self.run_model = self.dist.wrap(self.model)
         if cfg.compile:
+            import_compiler_quietly()
             self.run_model = torch.compile(self.run_model)
         # The run folder appears only once the data and the checkpoint were accepted: a user mistake leaves no
         # empty run folder behind.
@@ -214,9 +223,11 @@ class Trainer:
         config."""
         path, ckpt = newest_training_state(resume, self.say)
         prev = ckpt.train_config
+        defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
         for key in RESUME_KEYS:
-            if prev.get(key) != getattr(self.cfg, key):
-                raise ConfigError(f"--resume {resume}: {key} was {prev.get(key)!r} in that run, now "
+            was = prev.get(key, defaults[key])   # a field newer than the checkpoint: that run had its default
+            if was != getattr(self.cfg, key):
+                raise ConfigError(f"--resume {resume}: {key} was {was!r} in that run, now "
                                   f"{getattr(self.cfg, key)!r}; resume with the same settings")
         if prev.get("epochs") not in (None, self.cfg.epochs) and self.cfg.schedule == "cosine":
             self.say(f"note: the cosine schedule now spans {self.cfg.epochs} epochs (that run: {prev['epochs']}), so "
@@ -231,6 +242,22 @@ class Trainer:
         self.resumed_from = path
         return ckpt
 
+    def load_start_weights(self) -> None:
+        """Read ``--weights`` (downloaded and converted once, see alexnet.weights); the run takes the weights'
+        architecture and, for networks whose fc6 depends on it, their crop size."""
+        from .weights import fixed_input, load_start_weights
+
+        cfg = self.cfg
+        self.start = load_start_weights(cfg.weights, progress=cfg.progress and self.is_main)
+        arch = self.start.record.arch
+        if cfg.arch != arch and cfg.arch != TrainConfig.__dataclass_fields__["arch"].default:
+            raise ConfigError(f"--arch {cfg.arch} but --weights {cfg.weights} are weights of arch {arch!r}; leave "
+                              "--arch out (the weights decide it)")
+        changes: dict[str, Any] = {"arch": arch}
+        if cfg.crop is None and fixed_input(arch):
+            changes["crop"] = self.start.record.model_config.input_size
+        self.cfg = dataclasses.replace(cfg, **changes)
+
     def _resolve_device(self):
         if self.cfg.tower_devices:
             from .parallel import parse_tower_devices
@@ -238,9 +265,9 @@ class Trainer:
             return towers[0], towers   # the batch, the loss and the metrics live on tower 1's device
         return self.dist.device or resolve_device(self.cfg.device), None
 
-    def _build_model(self) -> None:
-        from .model import build_model
-        from .optim import LRSchedule, make_optimizer, param_groups
+    def _build_model(self, copy_weights: bool = True) -> None:
+        from .model import build_model, model_from_config
+        from .optim import LRSchedule, make_optimizer, trainable_groups
 
         cfg, data = self.cfg, self.data
         switches = dict(cfg.model)
@@ -250,21 +277,39 @@ class Trainer:
         switches.update(input_size=data.crop, in_channels=data.channels)
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
-        model = self.given_model
-        if model is None:
+        if self.start is not None:
+            from .weights import finetune_config, start_from_weights
+
+            switches.pop("input_size")
+            switches.pop("in_channels")
+            # Built (and initialised, so the new last layer gets the network's init) from the weights' layout with
+            # the data's classes; then every other tensor is copied from the weights.
+            model = model_from_config(finetune_config(self.start.record.model_config, num_classes=len(data.classes),
+                                                      input_size=data.crop, in_channels=data.channels,
+                                                      switches=switches))
+            if copy_weights:   # a resumed run restores its own weights and provenance instead
+                from .evaluate import same_classes
+
+                record_classes = self.start.record.classes
+                keep = bool(record_classes) and same_classes(data.train_set, record_classes)   # ImageNet on ImageNet
+                self.started_from = start_from_weights(model, self.start, data.classes, keep_head=keep)
+        elif self.given_model is not None:
+            model = self.given_model
+            if model.config.num_classes != len(data.classes):
+                raise ConfigError(f"the given model has {model.config.num_classes} classes, {cfg.data} has "
+                                  f"{len(data.classes)}; replace its head (fc8) first")
+        else:
             model = build_model(cfg.arch, num_classes=len(data.classes), **switches)
-        elif model.config.num_classes != len(data.classes):
-            raise ConfigError(f"the given model has {model.config.num_classes} classes, {cfg.data} has "
-                              f"{len(data.classes)}; replace its head (fc8) first")
         if self.towers:
             from .parallel import TowerParallelAlexNet
             model = TowerParallelAlexNet(model, self.towers)   # checkpoints keep the grouped layout (its state_dict)
         self.model = to_layout(model if self.towers else model.to(self.device), self.precision)
-        params = self.model.parameters()
+        params = self.model.named_parameters()
         if cfg.freeze is not None or cfg.pretrained_lr_mult != 1:
-            params = param_groups(self.model, freeze=cfg.freeze, pretrained_lr_mult=cfg.pretrained_lr_mult)
+            params = trainable_groups(self.model, freeze=cfg.freeze, pretrained_lr_mult=cfg.pretrained_lr_mult,
+                                      bias_decay=cfg.bias_decay)
         self.optimizer = make_optimizer(params, cfg.optimizer, lr=cfg.lr, momentum=cfg.momentum,
-                                        weight_decay=cfg.weight_decay)
+                                        weight_decay=cfg.weight_decay, bias_decay=cfg.bias_decay)
         self.schedule = LRSchedule(self.optimizer, cfg.schedule, base_lr=cfg.lr, epochs=cfg.epochs,
                                    patience=cfg.patience, max_reductions=cfg.max_reductions,
                                    step_size=cfg.step_size,
@@ -286,6 +331,7 @@ class Trainer:
                               f"has {len(classes)} (first: {list(ckpt.classes)[:3]} vs {classes[:3]}); resume on "
                               "the same data")
         load_state_dict_checked(self.model, ckpt.state_dict, resume)
+        self.started_from = ckpt.started_from
         self.optimizer.load_state_dict(ckpt.optimizer)
         self.schedule.load_state_dict(ckpt.schedule)
         best = ckpt.best_val_top1_error
@@ -297,7 +343,10 @@ class Trainer:
             set_rng_state(self.state.rng)
 
     def _full_config(self) -> dict:
-        return {"train": self.cfg.to_dict(), "model": self.model.config.to_dict(), "data": self.data.prep,
+        from .data.preprocessing import for_json
+
+        return {"train": self.cfg.to_dict(), "model": self.model.config.to_dict(),
+                "data": for_json(self.data.prep, full=False),
                 "device": str(self.device), "precision": self.precision.name,
                 "channels_last": self.precision.channels_last, "world_size": self.dist.world_size,
                 "classes": self.data.classes, "torch": torch.__version__}
@@ -308,7 +357,7 @@ class Trainer:
         if self.recipe_line:
             self.say(self.recipe_line)
             self.run.log(self.recipe_line)
-        if cfg.recipe == "finetune" and self.given_model is None and not getattr(cfg, "weights", None):
+        if cfg.recipe == "finetune" and self.given_model is None and not cfg.weights:
             self.say("warning: --recipe finetune trains a pretrained network's new head; without pretrained weights "
                      "this network starts from its random init (for training from scratch: --recipe small)")
         self.say(f"alexnet train: {cfg.arch} on {cfg.data} ({len(data.train_set)} train / {n_val} val images, "
@@ -317,10 +366,17 @@ class Trainer:
                  f"world {self.dist.world_size}; run folder {cfg.out}")
         for split_set in (data.train_set, data.val_set):
             bad = getattr(split_set, "bad_files", []) if split_set is not None else []
-            if bad and self.is_main:
-                self.say(f"warning: {len(bad)} unreadable image(s) skipped; listed in {Path(cfg.out) / 'train.log'}")
+            if bad and self.is_main:   # bad files, empty class folders, symlink loops: each says what it is
+                first = f"{printable(bad[0][0])}: {bad[0][1]}"
+                self.say(f"warning: {len(bad)} bad file(s) or folder(s) left out of the {split_set.split} split "
+                         f"(first: {first}); all listed in {Path(cfg.out) / 'train.log'}")
                 for path, reason in bad:
-                    self.run.log(f"skipped bad image {path}: {reason}", 30)
+                    self.run.log(f"left out {printable(path)}: {reason}", 30)
+        if self.started_from is not None and resume is None:
+            f = self.started_from
+            replaced = ", ".join(f["replaced"]) or "none (same classes)"
+            self.say(f"started from --weights {f['spec']} ({f['arch']}, {f['file']}): kept {f['kept']} tensors, new "
+                     f"last layer for {len(data.classes)} classes: {replaced}")
         if resume is not None:
             self.say(f"resumed from {self.resumed_from}: epoch {s.epoch + 1}, batch {s.batch}, step {s.step}")
 
@@ -334,7 +390,7 @@ class Trainer:
                           schedule=self.schedule.state_dict(), epoch=epoch, batch_in_epoch=batch_in_epoch,
                           step=s.step, rng=rng_state(),
                           aug_rng=aug_generator.get_state() if aug_generator is not None else None,
-                          history=s.history, best_val_top1_error=s.best_err)
+                          history=s.history, best_val_top1_error=s.best_err, started_from=self.started_from)
 
     # -- one epoch -----------------------------------------------------------------------------------------------
     def _epoch_batches(self, epoch: int):
@@ -368,7 +424,7 @@ class Trainer:
         self.run_model.train()
         meter = TopKMeter()
         t0, images = time.perf_counter(), 0
-        bar = tqdm(total=n_batches, initial=skip, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
+        bar = progress_bar(total=n_batches, initial=skip, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
                    disable=not (cfg.progress and self.is_main), leave=False, dynamic_ncols=True)
         for b in range(skip, n_batches):
             try:

@@ -12,7 +12,8 @@ from .errors import OutputError
 _ERRNO_TEXT = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
                errno.EACCES: "permission denied", errno.EPERM: "permission denied",
                errno.EROFS: "read-only file system", errno.EEXIST: "exists", errno.ENOTDIR: "a path part is a file",
-               errno.EISDIR: "is a folder", errno.ENAMETOOLONG: "name too long", errno.ELOOP: "symlink loop"}
+               errno.EISDIR: "is a folder", errno.ENAMETOOLONG: "name too long", errno.ELOOP: "symlink loop",
+               errno.EFBIG: "file too large (over the file-size limit)"}
 TMP_MARK = ".alexnet-tmp"     # every temporary output is named .NAME.PID.RANDOM.alexnet-tmp[.SUFFIX]
 
 
@@ -57,6 +58,17 @@ def check_writable(path: str | os.PathLike, folder: bool = False) -> None:
         raise OutputError(f"cannot write {path}: {parent} is not writable")
 
 
+def check_output(path: str | os.PathLike, overwrite: bool = True) -> Path:
+    """Before any work: ``path`` can be written, and (unless ``overwrite``) does not exist yet. Writes nothing.
+
+    Verbs call this first, so a mistake in ``-o`` costs nothing; ``atomic_output`` checks again when it writes."""
+    path = Path(path)
+    if not overwrite and (path.exists() or path.is_symlink()):
+        raise OutputError(f"{path} exists; pass --overwrite to replace it, or choose another output name")
+    check_writable(path)
+    return path
+
+
 def sweep_stale_temporaries(folder: str | os.PathLike, name: str | None = None) -> int:
     """Remove temporaries of ours left by killed writers (their process is gone); returns how many."""
     removed = 0
@@ -95,14 +107,16 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None, overwrite:
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"cannot write {path}: it is a folder; give a file name")
-    if not overwrite and path.exists():
-        raise OutputError(f"{path} exists; choose another output name or remove it first")
+    if not overwrite and (path.exists() or path.is_symlink()):
+        raise OutputError(f"{path} exists; pass --overwrite to replace it, or choose another output name")
+    created = _missing_folders(path.parent)
     prepare_output_dir(path.parent)
     sweep_stale_temporaries(path.parent, path.name)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.",
                                    suffix=TMP_MARK + (suffix if suffix is not None else path.suffix), dir=path.parent)
     except OSError as e:
+        _remove_folders(created)
         raise output_error(path, e) from None
     os.close(fd)
     # mkstemp makes the file 0600; give the output the permissions an ordinary open() would (0666 & ~umask).
@@ -116,9 +130,11 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None, overwrite:
         os.replace(tmp, path)
     except OSError as e:
         _remove(tmp)
+        _remove_folders(created)
         raise output_error(path, e) from None
     except BaseException:
         _remove(tmp)
+        _remove_folders(created)
         raise
 
 
@@ -127,9 +143,59 @@ def _remove(tmp: str) -> None:
         os.unlink(tmp)
 
 
+def _missing_folders(folder: Path) -> list[Path]:
+    """The folders (deepest first) that creating ``folder`` would make."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_folders(folders: list[Path]) -> None:
+    """Remove folders a failed write created, deepest first, if they are still empty."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     with atomic_output(path) as tmp:
         Path(tmp).write_text(text)
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes, overwrite: bool = True) -> Path:
+    """``data`` as the file ``path``, atomically, written by Python's own ``write`` (so a full disk is an
+    OSError we turn into one line, never a C++ abort inside a library's writer)."""
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+    return Path(path)
+
+
+class ErrorRecordingFile:
+    """A binary file wrapper that remembers the OSError of a failed ``write``.
+
+    Writers in C++ (``torch.save`` to a file object) turn a failed write into a RuntimeError without the errno;
+    ``raise_recorded()`` re-raises the original OSError (ENOSPC, EFBIG, ...) so ``atomic_output`` can name it."""
+
+    def __init__(self, f):
+        self._f = f
+        self.error: OSError | None = None
+
+    def write(self, data) -> int:
+        try:
+            return self._f.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def flush(self) -> None:
+        self._f.flush()
+
+    def raise_recorded(self) -> None:
+        if self.error is not None:
+            raise self.error
 
 
 def publish_dir(tmp: str | os.PathLike, out: str | os.PathLike) -> None:

@@ -1,7 +1,6 @@
 """Pictures a person would rather look at than read: training curves, filter grids, nearest neighbours."""
 from __future__ import annotations
 
-import csv
 import math
 import os
 from pathlib import Path
@@ -11,59 +10,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from .curves import check_figure_output, plot_curves, read_metrics  # noqa: E402,F401 (re-exported)
 from .errors import ConfigError  # noqa: E402
 from .utils import atomic_output  # noqa: E402
-
-
-def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
-    path = Path(run_dir) / "metrics.csv"
-    if not path.is_file():
-        raise ConfigError(f"{path}: no metrics.csv (expected a run folder written by `alexnet train`)")
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    out = []
-    for r in rows:
-        out.append({k: (float(v) if v not in ("", None) else None) for k, v in r.items()})
-    return out
-
-
-def plot_curves(rows: list[dict], out_png: str | os.PathLike, title: str = "") -> Path:
-    """Loss and top-1/top-5 error per epoch, train (solid) and validation (dashed), lr changes marked."""
-    if not rows:
-        raise ConfigError("no epochs to plot (metrics.csv is empty)")
-    ep = [r["epoch"] for r in rows]
-    fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(11, 4))
-
-    def series(key):
-        pts = [(e, r.get(key)) for e, r in zip(ep, rows) if r.get(key) is not None]
-        return [p[0] for p in pts], [p[1] for p in pts]
-
-    ax_loss.plot(*series("train_loss"), "-o", ms=3, label="train")
-    ax_loss.plot(*series("val_loss"), "--o", ms=3, label="val")
-    ax_loss.set_xlabel("epoch"), ax_loss.set_ylabel("cross-entropy loss"), ax_loss.set_title("loss")
-    for key, style, label in (("train_top1_error", "-", "train top-1"), ("val_top1_error", "--", "val top-1"),
-                              ("train_top5_error", "-", "train top-5"), ("val_top5_error", "--", "val top-5")):
-        xs, ys = series(key)
-        if xs:
-            ax_err.plot(xs, [100 * y for y in ys], style, marker="o", ms=3, label=label)
-    ax_err.set_xlabel("epoch"), ax_err.set_ylabel("error (%)"), ax_err.set_title("top-1 / top-5 error")
-    ax_err.set_ylim(0, 100)
-    lrs = [r.get("lr") for r in rows]
-    for i in range(1, len(lrs)):
-        if lrs[i] is not None and lrs[i - 1] is not None and not math.isclose(lrs[i], lrs[i - 1]):
-            for ax in (ax_loss, ax_err):
-                ax.axvline(ep[i] - 0.5, color="grey", lw=0.8, ls=":")
-            ax_err.text(ep[i] - 0.5, 95, f"lr {lrs[i]:.0e}", fontsize=7, rotation=90, va="top", color="grey")
-    for ax in (ax_loss, ax_err):
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    with atomic_output(out_png) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    return Path(out_png)
 
 
 def colour_specificity(filters) -> list[float]:
@@ -117,10 +66,11 @@ def conv1_change(model, *, seed: int, out_png: str | os.PathLike | None = None, 
     return {"relative_change": float((w - w0).norm() / w0.norm()), "change_colour_specificity": spec}
 
 
-def plot_filters(model, out_png: str | os.PathLike, title: str = "") -> Path:
+def plot_filters(model, out_png: str | os.PathLike, title: str = "", overwrite: bool = True) -> Path:
     """conv1's kernels as a grid, one block per tower (the paper's Figure 3), with each tower's colour score."""
     import numpy as np
 
+    check_figure_output(out_png, overwrite)
     w = model.layer("conv1").weight.detach().cpu().float().numpy()
     n, c = w.shape[:2]
     towers = getattr(model.config, "towers", 1) or 1
@@ -148,7 +98,7 @@ def plot_filters(model, out_png: str | os.PathLike, title: str = "") -> Path:
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    with atomic_output(out_png) as tmp:
+    with atomic_output(out_png, overwrite=overwrite) as tmp:
         fig.savefig(tmp, dpi=120)
     plt.close(fig)
     return Path(out_png)
@@ -166,12 +116,14 @@ def nearest_neighbours(query_feats, db_feats, k: int = 6):
 
 
 def plot_neighbours(query_images, neighbour_images, out_png: str | os.PathLike, *, query_labels=None,
-                    neighbour_labels=None, title: str = "") -> Path:
+                    neighbour_labels=None, title: str = "", overwrite: bool = True) -> Path:
     """One row per query: the query image (first column) and its nearest training images by fc7 distance.
 
     Images are H x W x 3 uint8 arrays (or tensors C x H x W); labels are optional strings shown under each image.
     """
     import numpy as np
+
+    check_figure_output(out_png, overwrite)
 
     def as_hwc(img):
         a = np.asarray(img)
@@ -201,7 +153,7 @@ def plot_neighbours(query_images, neighbour_images, out_png: str | os.PathLike, 
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    with atomic_output(out_png) as tmp:
+    with atomic_output(out_png, overwrite=overwrite) as tmp:
         fig.savefig(tmp, dpi=100)
     plt.close(fig)
     return Path(out_png)
@@ -209,7 +161,7 @@ def plot_neighbours(query_images, neighbour_images, out_png: str | os.PathLike, 
 
 def neighbours_figure(model, prep: dict, train_set, query_set, out_png: str | os.PathLike, *, queries: int = 8,
                       k: int = 6, max_db: int = 2000, batch_size: int = 64, seed: int = 0,
-                      device: str = "auto") -> dict:
+                      device: str = "auto", overwrite: bool = True) -> dict:
     """The paper's Figure 4: query images (from ``query_set``) and their k nearest ``train_set`` images by
     Euclidean distance of fc7 activations.  Returns the figure path and the fraction of neighbours that share
     the query's class (a number to compare runs by)."""
@@ -221,6 +173,7 @@ def neighbours_figure(model, prep: dict, train_set, query_set, out_png: str | os
     for flag, value in (("--queries", queries), ("--k", k), ("--max-db", max_db)):
         if value < 1:
             raise ConfigError(f"{flag} must be >= 1; got {value}")
+    check_figure_output(out_png, overwrite)
     dev = resolve_device(device) if not isinstance(device, torch.device) else device
     model = model.to(dev).eval()
     g = torch.Generator().manual_seed(seed)
@@ -249,5 +202,6 @@ def neighbours_figure(model, prep: dict, train_set, query_set, out_png: str | os
     n_labels = [[label(train_set, db_idx[j]) for j in row] for row in nn_idx]
     same = sum(nl == ql for ql, row in zip(q_labels, n_labels) for nl in row) / max(1, sum(map(len, n_labels)))
     plot_neighbours(q_images, n_images, out_png, query_labels=q_labels, neighbour_labels=n_labels,
-                    title=f"nearest training images by {layer} distance (same class: {100 * same:.0f}%)")
+                    title=f"nearest training images by {layer} distance (same class: {100 * same:.0f}%)",
+                    overwrite=overwrite)
     return {"figure": str(out_png), "layer": layer, "same_class_fraction": same, "queries": len(q_idx), "k": k}

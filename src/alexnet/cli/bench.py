@@ -37,6 +37,8 @@ def _add_model_bench_args(p) -> None:
                    help="skip torchvision's AlexNet (default: time it)")
     p.add_argument("--no-memory", dest="memory", action="store_false", default=argparse.SUPPRESS,
                    help="skip the peak-memory step (default: measure it)")
+    p.add_argument("--no-peak", dest="peak", action="store_false", default=argparse.SUPPRESS,
+                   help="skip the machine's peak-FLOP/s probe (default: measure it and each network's fraction)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_model_switches(p)
 
@@ -48,8 +50,10 @@ def register(sub) -> None:
     p = sub.add_parser(
         "bench", formatter_class=HelpFormatter, help="images/s and peak memory against torchvision's AlexNet",
         description="Benchmarks, measured in one process against torchvision's AlexNet at PyTorch defaults "
-                    "(fp32, contiguous, eager), same batch and input size, interleaved step by step; medians of "
-                    "the timed steps after warm-up.\n\n"
+                    "(fp32, contiguous, eager) and at the device's best settings (bf16 autocast + channels_last "
+                    "on CPUs with native bf16, AMP on CUDA), same batch and input size, interleaved step by "
+                    "step; medians of the timed steps after warm-up; then the machine's peak (a matmul and a "
+                    "conv probe) and the fraction of it each network reaches.\n\n"
                     "examples:\n"
                     "  alexnet bench train --arch paper --batch 128\n"
                     "  alexnet bench infer --arch paper --batch 128 --json\n"
@@ -114,7 +118,7 @@ def bench_config_from_args(args):
     from ..bench_config import BenchConfig
 
     given = {k: getattr(args, k) for k in ("arch", "batch_size", "steps", "warmup", "device", "precision",
-                                           "channels_last", "compile", "reference", "num_classes", "memory")
+                                           "channels_last", "compile", "reference", "num_classes", "memory", "peak")
              if hasattr(args, k)}
     switches = model_switches(args)
     if "input_size" in switches:
@@ -137,17 +141,33 @@ def run_model_bench(args) -> int:
           f"({s['threads']} threads), median of {res['steps']} timed steps after {res['warmup']} warm-up")
     ours = (f"{res['arch']} ({s['precision']}, {'channels_last' if s['channels_last'] else 'contiguous'}, "
             f"{'compiled' if s['compile'] else 'eager'}, LRN {s['lrn_backend']})")
-    rows = [(ours, res["images_per_second"], res["seconds_per_step"], res["peak_memory_mb"])]
+    peak = res.get("peak") or {}
+    rows = [(ours, res["images_per_second"], res["seconds_per_step"], res["peak_memory_mb"], peak.get("fraction"))]
     if res["reference"]:
         rows.append(("torchvision alexnet (fp32, contiguous, eager)", res["reference_images_per_second"],
-                     res["reference_seconds_per_step"], res["reference_peak_memory_mb"]))
+                     res["reference_seconds_per_step"], res["reference_peak_memory_mb"],
+                     peak.get("reference_fraction")))
+    best = res.get("best_reference")
+    if best:
+        b = best["settings"]
+        rows.append((f"torchvision alexnet ({b['precision']}, {'channels_last' if b['channels_last'] else 'contiguous'}"
+                     f", eager): its best here", best["images_per_second"], best["seconds_per_step"], None,
+                     peak.get("best_reference_fraction")))
     width = max(len(r[0]) for r in rows) + 2
-    print(f"{'network':<{width}} {'images/s':>10} {'s/step':>8} {'peak MB':>9}")
-    for name, ips, sps, mem in rows:
-        print(f"{name:<{width}} {_fmt(ips):>10} {_fmt(sps, '.3f'):>8} {_fmt(mem, '.0f'):>9}")
+    print(f"{'network':<{width}} {'images/s':>10} {'s/step':>8} {'peak MB':>9} {'of peak':>8}")
+    for name, ips, sps, mem, frac in rows:
+        print(f"{name:<{width}} {_fmt(ips):>10} {_fmt(sps, '.3f'):>8} {_fmt(mem, '.0f'):>9} "
+              f"{_fmt(None if frac is None else 100 * frac, '.0f') + ('%' if frac is not None else ''):>8}")
     if res["reference"]:
-        print(f"{'ratio (ours / torchvision)':<{width}} {_fmt(res['ratio'], '.2f') + 'x':>10} {'':>8} "
+        print(f"{'ratio (ours / torchvision defaults)':<{width}} {_fmt(res['ratio'], '.2f') + 'x':>10} {'':>8} "
               f"{_fmt(res['memory_ratio'], '.2f') + 'x':>9}")
+    if best:
+        print(f"{'ratio (ours / torchvision best)':<{width}} {_fmt(best['ratio'], '.2f') + 'x':>10}")
+    if peak:
+        print(f"machine peak ({peak['dtype']}{', channels_last' if peak['channels_last'] else ''}): "
+              f"{peak['gflops']:.0f} GFLOP/s (matmul {peak['matmul_gflops']:.0f}, conv {peak['conv_gflops']:.0f}); "
+              f"ours costs {peak['gflop_per_image']:.2f} GFLOP an image, a ceiling of "
+              f"{peak['ceiling_images_per_second']:.0f} images/s")
     if s.get("cpu_allocator_tuned"):
         print("(CPU allocator tuned for the whole process: both networks run with it)")
     return 0

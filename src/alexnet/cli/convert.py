@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 
 from ..choices import EXPORT_FORMATS
+from ..utils import check_output
+from .sources import add_model_source, model_source
 
 
 def register(sub) -> None:
@@ -31,6 +33,7 @@ def register(sub) -> None:
     tv.add_argument("--classes", help="class names file, one per line (default: ImageNet's 1000 for 1000 outputs)")
     tv.add_argument("--no-check-hash", action="store_true",
                     help="convert even if the file's sha256 does not match the hash in its torchvision file name")
+    tv.add_argument("--overwrite", action="store_true", help="replace OUT if it exists (default: refuse)")
     tv.add_argument("--json", action="store_true", help="print a JSON summary")
     tv.set_defaults(func=run_convert_torchvision)
 
@@ -45,11 +48,13 @@ def register(sub) -> None:
     cf.add_argument("caffemodel", help="binary .caffemodel (NetParameter; new or V1 layer format)")
     cf.add_argument("-o", "--output", required=True, help="output .pt (alexnet checkpoint) or .safetensors")
     cf.add_argument("--mean", default=None,
-                    help="per-pixel mean image (.npy such as ilsvrc_2012_mean.npy, or .binaryproto), averaged per "
-                         "channel, or B,G,R values; default Caffe's ILSVRC-2012 mean 104,117,123 (BGR)")
+                    help="Caffe's mean image (.npy such as ilsvrc_2012_mean.npy, or .binaryproto such as "
+                         "imagenet_mean.binaryproto; 256x256), kept as is and cropped with each input crop as Caffe "
+                         "does, or B,G,R values; default Caffe's ILSVRC-2012 mean 104,117,123 (BGR)")
     cf.add_argument("--rgb", action="store_true", help="reverse conv1's input channels: an RGB network")
     cf.add_argument("--classes", help="class names file, one per line, e.g. Caffe's synset_words.txt "
                                       "(default: ImageNet's 1000 for 1000 outputs)")
+    cf.add_argument("--overwrite", action="store_true", help="replace OUT if it exists (default: refuse)")
     cf.add_argument("--json", action="store_true", help="print a JSON summary")
     cf.set_defaults(func=run_convert_caffe)
 
@@ -61,12 +66,16 @@ def register(sub) -> None:
                     "the metadata property `alexnet` (JSON). TorchScript: traced; metadata in the extra file "
                     "alexnet.json. safetensors: weights, metadata in the header.\n\n"
                     "examples:\n  alexnet export runs/demo/best.pt --format onnx -o alexnet.onnx --check\n"
-                    "  alexnet export owt.pt --format safetensors -o owt.safetensors")
-    e.add_argument("checkpoint", help="checkpoint file, run folder, .safetensors or torchvision .pth")
+                    "  alexnet export owt.pt --format safetensors -o owt.safetensors\n"
+                    "  alexnet export --weights torchvision -o alexnet.onnx --check")
+    add_model_source(e, positional=True, checkpoint_help="checkpoint file, run folder, .safetensors or torchvision "
+                                                         ".pth")
     e.add_argument("--format", dest="fmt", choices=EXPORT_FORMATS, default=None,
                    help="output format (default: from OUT's extension: .onnx, .ts/.torchscript, .safetensors)")
     e.add_argument("-o", "--output", required=True, help="output file")
-    e.add_argument("--opset", type=int, default=None, help="ONNX opset (default: the exporter's)")
+    e.add_argument("--opset", type=int, default=None,
+                   help="ONNX opset, within what the installed torch.onnx writes (default: the exporter's)")
+    e.add_argument("--overwrite", action="store_true", help="replace OUT if it exists (default: refuse)")
     e.add_argument("--check", action="store_true",
                    help="run the export (onnxruntime / torch.jit.load / reload) and compare logits with the checkpoint")
     e.add_argument("--json", action="store_true", help="print a JSON summary")
@@ -87,7 +96,9 @@ def _print_converted(path, args) -> int:
           f"input {summary['input_size']}x{summary['input_size']}")
     mean = ", ".join(f"{m:.2f}" for m in p["mean"])
     std = ", ".join(f"{s:.2f}" for s in p["std"])
-    print(f"preprocessing: {p['channel_order']}, resize {p['resize']}, crop {p['crop']}, mean ({mean}), "
+    image = p.get("mean_image")
+    what = f"mean image {'x'.join(map(str, image['shape']))} (per channel {mean})" if image else f"mean ({mean})"
+    print(f"preprocessing: {p['channel_order']}, resize {p['resize']}, crop {p['crop']}, {what}, "
           f"std ({std}) in 0-255 units")
     return 0
 
@@ -96,7 +107,8 @@ def run_convert_torchvision(args) -> int:
     from ..interop import convert_torchvision, read_class_names
 
     classes = read_class_names(args.classes) if args.classes else None
-    out = convert_torchvision(args.weights, args.output, classes=classes, check_hash=not args.no_check_hash)
+    out = convert_torchvision(args.weights, args.output, classes=classes, check_hash=not args.no_check_hash,
+                              overwrite=args.overwrite)
     return _print_converted(out, args)
 
 
@@ -104,7 +116,8 @@ def run_convert_caffe(args) -> int:
     from ..interop import convert_caffe, read_class_names
 
     classes = read_class_names(args.classes) if args.classes else None
-    out = convert_caffe(args.caffemodel, args.output, mean=args.mean, rgb=args.rgb, classes=classes)
+    out = convert_caffe(args.caffemodel, args.output, mean=args.mean, rgb=args.rgb, classes=classes,
+                        overwrite=args.overwrite)
     return _print_converted(out, args)
 
 
@@ -118,10 +131,12 @@ def run_export(args) -> int:
     if fmt is None:
         raise ConfigError(f"--format not given and {args.output!r} has no known extension "
                           "(.onnx, .ts, .torchscript, .safetensors); pass --format")
-    out = export_model(args.checkpoint, fmt, args.output, opset=args.opset)
+    check_output(args.output, args.overwrite)   # before a download or a load
+    source = model_source(args, progress=not args.json)
+    out = export_model(source, fmt, args.output, opset=args.opset, overwrite=args.overwrite)
     summary = {"output": str(out), "format": fmt, "bytes": out.stat().st_size}
     if args.check:
-        summary["max_abs_diff"] = check_export(out, args.checkpoint, fmt)
+        summary["max_abs_diff"] = check_export(out, source, fmt)
     if args.json:
         print(json.dumps(summary))
         return 0

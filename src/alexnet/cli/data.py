@@ -104,6 +104,7 @@ def run_pack(args) -> int:
 
     from ..data.formats.packed import read_pack_meta
     from ..data.pack import pack_folder
+    from ..data.validate import printable
 
     t0 = time.perf_counter()
     out = pack_folder(args.src, args.out, size=args.size, strict=args.strict, progress=args.progress,
@@ -113,16 +114,17 @@ def run_pack(args) -> int:
     for split, e in meta["splits"].items():
         bad = len(e.get("bad_files", []))
         parts.append(f"{split} {e['count']} images" + (f" ({bad} bad skipped)" if bad else ""))
-    print(f"{out}: {', '.join(parts)} at {meta['size']} px, {len(meta['classes'])} classes, "
+    print(f"{printable(out)}: {', '.join(parts)} at {meta['size']} px, {len(meta['classes'])} classes, "
           f"in {time.perf_counter() - t0:.1f} s")
     for split, e in meta["splits"].items():
         for path, reason in e.get("bad_files", [])[:20]:
-            print(f"  skipped ({split}): {path}: {reason}")
+            print(f"  skipped ({split}): {printable(path)}: {reason}")
     return 0
 
 
 def run_info(args) -> int:
     from ..data import available_splits, open_dataset
+    from ..data.validate import printable
     from ..errors import DataError
 
     if args.download:
@@ -138,7 +140,7 @@ def run_info(args) -> int:
         print(json.dumps(report, indent=1))
         return 0
     for split, d in report.items():
-        print(f"{split}: {d['kind']} at {d['root']}: {d['images']} images, {d['classes']} classes, "
+        print(f"{split}: {d['kind']} at {printable(d['root'])}: {d['images']} images, {d['classes']} classes, "
               f"{d['channels']} channel(s), S = {d['image_size']}, {len(d['bad_files'])} bad file(s)")
         names = d["class_names"]
         shown = ", ".join(names[:10]) + (f", ... ({len(names)} in all)" if len(names) > 10 else "")
@@ -147,7 +149,7 @@ def run_info(args) -> int:
         if counts:
             print(f"  images per class: min {min(counts)}, max {max(counts)}")
         for path, reason in d["bad_files"][:20]:
-            print(f"  bad: {path}: {reason}")
+            print(f"  bad: {printable(path)}: {reason}")
         if len(d["bad_files"]) > 20:
             print(f"  ... and {len(d['bad_files']) - 20} more (--json lists all)")
     return 0

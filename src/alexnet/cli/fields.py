@@ -1,8 +1,9 @@
 """Command-line flags generated from a config dataclass: its fields, types, defaults and metadata.
 
-A field ``batch_size: int = option(128, "help")`` becomes ``--batch-size`` (type int, default 128, help with the true
-default); a bool field that defaults to True becomes ``--no-NAME``, one that defaults to False ``--NAME``, a
-``bool | None`` both; ``choices`` come from the field's metadata (``alexnet.choices``). Nothing is written twice.
+A field ``batch_size: int = option(128, "help")`` becomes ``--batch-size`` (type int, default 128, help with the
+true default); a bool field that defaults to True becomes ``--no-NAME`` (and ``--NAME``, stating the default), one
+that defaults to False ``--NAME``, a ``bool | None`` both; ``choices`` come from the field's metadata
+(``alexnet.choices``). Nothing is written twice.
 """
 from __future__ import annotations
 
@@ -52,9 +53,10 @@ def _add_bool(group, f: dataclasses.Field, optional: bool) -> None:
     if optional:   # None: decided at run time (e.g. channels_last by the precision)
         group.add_argument(name, dest=f.name, action="store_true", default=None, help=_help(f, default))
         group.add_argument(negative, dest=f.name, action="store_false", help="force it off")
-    elif f.default:
+    elif f.default:   # both switches: a script (or a recipe's default) can state either explicitly
         group.add_argument(negative, dest=f.name, action="store_false", default=True,
                            help="off: " + _help(f, "on"))
+        group.add_argument(name, dest=f.name, action="store_true", help="on (the default)")
     else:
         group.add_argument(name, dest=f.name, action="store_true", default=False, help=_help(f, None))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from ..choices import EVAL_CROPS, FEATURE_POOLS
+from .sources import add_model_source, model_source
 
 
 def register(sub) -> None:
@@ -14,9 +15,10 @@ def register(sub) -> None:
         description="Top-k classes and probabilities for each image (files or folders).\n\n"
                     "--json prints a list: [{\"image\": path, \"predictions\": [{\"class\", \"index\", "
                     "\"probability\"}, ...]}, ...].\n\n"
-                    "example:\n  alexnet predict photo.jpg more_photos/ --checkpoint runs/demo/best.pt --topk 3")
+                    "examples:\n  alexnet predict photo.jpg more_photos/ --checkpoint runs/demo/best.pt --topk 3\n"
+                    "  alexnet predict photo.jpg --weights torchvision")
     p.add_argument("images", nargs="+", help="image files or folders")
-    p.add_argument("--checkpoint", required=True, help="checkpoint file or run folder")
+    add_model_source(p)
     p.add_argument("--topk", type=int, default=5)
     p.add_argument("--crops", type=int, default=1, choices=EVAL_CROPS, help="10: the paper's 10-patch average")
     p.add_argument("--device", default="auto")
@@ -31,13 +33,14 @@ def register(sub) -> None:
                     "example:\n  alexnet features images/ --checkpoint runs/demo/best.pt --layer conv5 fc7 "
                     "--pool avg -o feats.npz")
     f.add_argument("inputs", nargs="+", help="image files or folders")
-    f.add_argument("--checkpoint", required=True)
+    add_model_source(f)
     f.add_argument("--layer", nargs="+", action="extend", required=True, dest="layers",
                    help="layer name(s); repeatable: --layer conv1 --layer fc7")
     f.add_argument("--pool", default="none", choices=FEATURE_POOLS, help="avg: spatial mean of conv maps")
     f.add_argument("-o", "--output", required=True, help="output .npz")
     f.add_argument("--batch-size", type=int, default=32)
     f.add_argument("--skip-bad", action="store_true", help="skip unreadable images (listed) instead of failing")
+    f.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists (default: refuse)")
     f.add_argument("--device", default="auto")
     f.add_argument("--json", action="store_true", help="print a JSON summary")
     f.set_defaults(func=run_features)
@@ -46,7 +49,7 @@ def register(sub) -> None:
 def run_predict(args) -> int:
     from ..predict import predict
 
-    results = predict(args.checkpoint, args.images, topk=args.topk, crops=args.crops, device=args.device)
+    results = predict(model_source(args), args.images, topk=args.topk, crops=args.crops, device=args.device)
     if args.json:
         print(json.dumps(results))
         return 0
@@ -58,11 +61,14 @@ def run_predict(args) -> int:
 
 
 def run_features(args) -> int:
-    from ..features import save_features
+    from ..features import check_feature_args, save_features
+    from ..utils import check_output
 
-    s = save_features(args.checkpoint, args.inputs, args.layers, args.output, pool=args.pool,
+    check_feature_args(args.pool, args.batch_size, args.layers)   # flags and the output before any download
+    check_output(args.output, args.overwrite)
+    s = save_features(model_source(args, progress=not args.json), args.inputs, args.layers, args.output, pool=args.pool,
                       batch_size=args.batch_size, device=args.device, progress=not args.json,
-                      strict=not args.skip_bad)
+                      strict=not args.skip_bad, overwrite=args.overwrite)
     if args.json:
         print(json.dumps(s))
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 def register(sub) -> None:
     from . import HelpFormatter
+    from .sources import add_model_source
 
     p = sub.add_parser(
         "serve", formatter_class=HelpFormatter, help="a page to look inside the network, and a JSON API",
@@ -15,11 +16,10 @@ def register(sub) -> None:
                     "examples:\n  alexnet serve --checkpoint runs/demo\n"
                     "  alexnet features data/train --checkpoint runs/demo --layer fc7 -o index.npz\n"
                     "  alexnet serve --checkpoint runs/demo --index index.npz --port 8080\n"
+                    "  alexnet serve --weights torchvision\n"
                     "  curl -s --data-binary @photo.jpg -H 'Content-Type: image/jpeg' "
                     "'http://127.0.0.1:8000/v1/predict?topk=3'")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--checkpoint", help="checkpoint file or run folder")
-    src.add_argument("--weights", help="a weights file (.pt, .safetensors, torchvision .pth)")
+    add_model_source(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind; 0.0.0.0 exposes the server to the network")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--index", help="fc7 features of training images from `alexnet features ... --layer fc7` "

@@ -5,6 +5,7 @@ import json
 
 from .. import choices
 from .model import add_model_switches, model_switches
+from .sources import add_model_source, model_source
 
 
 def add_runtime_flags(p) -> None:
@@ -52,8 +53,9 @@ def register(sub) -> None:
                     "crop or the paper's 10-crop softmax average.\n\n"
                     "--json prints one object: top1_error, top5_error (fractions), top1_accuracy, top5_accuracy, "
                     "loss, n, crops, per_class_accuracy {class: accuracy}, checkpoint, data, split, arch.\n\n"
-                    "example:\n  alexnet eval --checkpoint runs/demo/best.pt --data data/synth --crops 10")
-    e.add_argument("--checkpoint", required=True, help="checkpoint file or run folder")
+                    "examples:\n  alexnet eval --checkpoint runs/demo/best.pt --data data/synth --crops 10\n"
+                    "  alexnet eval --weights torchvision --data /data/imagenet --crops 1")
+    add_model_source(e)
     e.add_argument("--data", required=True)
     e.add_argument("--dataset", dest="dataset_kind", default="auto", choices=choices.DATASET_KINDS)
     e.add_argument("--split", default="val", choices=choices.SPLITS)
@@ -111,7 +113,7 @@ def run_train(args) -> int:
 def run_eval(args) -> int:
     from ..evaluate import evaluate_checkpoint
 
-    r = evaluate_checkpoint(args.checkpoint, args.data, split=args.split, crops=args.crops,
+    r = evaluate_checkpoint(model_source(args, progress=not args.json), args.data, split=args.split, crops=args.crops,
                             batch_size=args.batch_size, device=args.device, precision=args.precision,
                             workers=args.workers, dataset_kind=args.dataset_kind, strict=args.strict,
                             progress=not args.json, max_batches=args.max_batches)
@@ -121,4 +123,9 @@ def run_eval(args) -> int:
         print(f"{r['arch']} on {r['data']} ({r['split']}, {r['n']} images, {r['crops']}-crop): "
               f"top-1 error {100 * r['top1_error']:.2f}%  top-5 error {100 * r['top5_error']:.2f}%  "
               f"(accuracy {100 * r['top1_accuracy']:.2f}% / {100 * r['top5_accuracy']:.2f}%)")
+        pub = r.get("publisher_accuracy")
+        if pub:
+            print(f"measured top-1 / top-5 accuracy {100 * r['top1_accuracy']:.2f}% / {100 * r['top5_accuracy']:.2f}% "
+                  f"({r['crops']}-crop); published by {pub.get('weights') or 'the publisher'}: {pub['top1']:.2f}% / "
+                  f"{pub['top5']:.2f}% ({pub.get('crops', 1)}-crop, {pub.get('split', '')})")
     return 0

@@ -18,9 +18,9 @@ from . import bench, pack, synthetic
 from .datasets import ImageDataset, available_splits, open_dataset
 from .imageio import IMAGE_EXTENSIONS, read_image
 from .loader import EpochSampler, default_workers, make_loader
-from .stats import DataStats, dataset_stats
+from .stats import DataStats, dataset_mean_image, dataset_stats
 from .transforms import EvalTransform, TrainTransform
 
 __all__ = ["DataStats", "EpochSampler", "EvalTransform", "IMAGE_EXTENSIONS", "ImageDataset", "TrainTransform",
-           "available_splits", "bench", "dataset_stats", "default_workers", "make_loader", "open_dataset", "pack",
-           "read_image", "synthetic"]
+           "available_splits", "bench", "dataset_mean_image", "dataset_stats", "default_workers", "make_loader",
+           "open_dataset", "pack", "read_image", "synthetic"]

@@ -7,6 +7,7 @@ formats that build them live in ``alexnet.data.formats``; see ``alexnet.data.dat
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -18,8 +19,32 @@ import torch
 
 from ..errors import DataError
 from .imageio import read_image, resize_tensor
+from .validate import check_labels
 
 log = logging.getLogger("alexnet.data")
+
+#: the label of a sample that could not be decoded, in ``dropping_bad`` mode (never a class index)
+DROPPED = -1
+
+
+@contextlib.contextmanager
+def dropping_bad(dataset):
+    """Within the block, a sample of ``dataset`` (or of the dataset a torch ``Subset`` wraps) that fails to decode
+    comes back as a blank image labelled ``DROPPED`` instead of being replaced by another sample: evaluation counts
+    each image once and never a substitute.  Loader workers started inside the block inherit the setting."""
+    base = getattr(dataset, "dataset", dataset)
+    if not isinstance(base, ImageDataset):
+        yield
+        return
+    before = base.__dict__.get("substitute_bad")
+    base.substitute_bad = False
+    try:
+        yield
+    finally:
+        if before is None:
+            del base.substitute_bad
+        else:
+            base.substitute_bad = before
 
 
 class ImageDataset(torch.utils.data.Dataset):
@@ -31,12 +56,17 @@ class ImageDataset(torch.utils.data.Dataset):
 
     kind = "?"
 
+    #: a sample that fails to decode in ``__getitem__``: True (training) gives the next good sample instead; False
+    #: (evaluation, see ``dropping_bad``) gives a blank image with label ``DROPPED``, which the evaluation leaves out
+    substitute_bad = True
+
     def __init__(self, *, root: Path, split: str, classes: list[str], labels: np.ndarray, image_size: int,
-                 channels: int, strict: bool):
+                 channels: int, strict: bool, labels_source: str | os.PathLike | None = None):
         self.root = Path(root)
         self.split = split
         self.classes = list(classes)
-        self._labels = np.ascontiguousarray(labels, dtype=np.int64)
+        # labels in 0..classes-1, whatever file they came from (validate.py: checked when a dataset is opened)
+        self._labels = np.ascontiguousarray(check_labels(labels, len(self.classes), labels_source or root))
         self.image_size = int(image_size)
         self.channels = int(channels)
         self.strict = bool(strict)
@@ -70,6 +100,8 @@ class ImageDataset(torch.utils.data.Dataset):
             if self.strict:
                 raise
             self._note_bad(i, e)
+        if not self.substitute_bad:
+            return torch.zeros(self.channels, self.image_size, self.image_size, dtype=torch.uint8), DROPPED
         n = len(self)
         for k in range(1, n):
             j = (i + k) % n
@@ -160,11 +192,13 @@ class ArrayDataset(ImageDataset):
     are gathered with one fancy index (``__getitems__``), so no per-sample work is needed."""
 
     def __init__(self, *, root: Path, split: str, classes: list[str], array, labels, image_size: int | None,
-                 strict: bool, kind: str, source: str, shape: tuple | None = None):
+                 strict: bool, kind: str, source: str, shape: tuple | None = None,
+                 labels_source: str | os.PathLike | None = None):
         shape = tuple(array.shape) if shape is None else tuple(shape)
         native = int(shape[-1])
         super().__init__(root=root, split=split, classes=classes, labels=labels,
-                         image_size=image_size or native, channels=int(shape[1]), strict=strict)
+                         image_size=image_size or native, channels=int(shape[1]), strict=strict,
+                         labels_source=labels_source or source)
         self.kind = kind
         self.native_size = native
         self.source = source
@@ -188,4 +222,4 @@ class ArrayDataset(ImageDataset):
         return _Batch(x, torch.from_numpy(self._labels[idx]))
 
 
-__all__ = ["ArrayDataset", "FolderDataset", "ImageDataset"]
+__all__ = ["DROPPED", "ArrayDataset", "FolderDataset", "ImageDataset", "dropping_bad"]

@@ -15,6 +15,7 @@ conversion; 16-bit and 32-bit integer images (I;16, I) are scaled by 1/257 (6553
 """
 from __future__ import annotations
 
+import errno
 import os
 import warnings
 
@@ -32,9 +33,31 @@ _MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"GIF87a", b"GIF89a", b"
           b"P5", b"P6", b"P2", b"P3")
 
 
+def os_reason(e: OSError, path: str | os.PathLike | None = None) -> str:
+    """An OSError met reading an input, in words: symlink loop, no such file (or broken symlink), permission
+    denied, ... (the strerror for the rest)."""
+    if e.errno == errno.ELOOP:
+        return "symlink loop (too many levels of symbolic links)"
+    if e.errno == errno.ENOENT:
+        if path is not None and os.path.islink(path):
+            return f"broken symlink (points to {os.readlink(path)}, which does not exist)"
+        return "no such file"
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if e.errno == errno.EISDIR:
+        return "a folder, not a file"
+    return f"cannot read file ({e.strerror or e})"
+
+
 def sniff(path: str | os.PathLike) -> str | None:
-    """A cheap check (reads at most 32 bytes from each end): the reason the file is certainly bad, ``"suspect"``
-    when it may be truncated (a JPEG without its end marker, a PNG without IEND), or None when it looks fine."""
+    """A cheap check: the reason the file is certainly bad, ``"suspect"`` when it may be truncated (a JPEG without
+    its end marker, a PNG without IEND), or None when it looks fine.
+
+    Reads at most 32 bytes from each end, then the image header through Pillow on the same open file (no pixels
+    decoded) for the size guard: an image over ``Image.MAX_IMAGE_PIXELS`` pixels is a decompression bomb, refused
+    here as it would be when decoded.  (Pillow warns between 1x and 2x the limit: callers running many sniffs in
+    threads silence DecompressionBombWarning around them, as ``check_files`` does.)
+    """
     try:
         size = os.path.getsize(path)
         if size == 0:
@@ -44,15 +67,36 @@ def sniff(path: str | os.PathLike) -> str | None:
             if size > 64:
                 f.seek(-32, os.SEEK_END)
             tail = f.read(32) if size > 64 else head
+            is_webp = head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+            if not (is_webp or any(head.startswith(m) for m in _MAGIC)):
+                return "not an image (unknown file signature)"
+            bomb = _size_guard(f)
     except OSError as e:
-        return f"cannot read file ({e.strerror or e})"
-    is_webp = head[:4] == b"RIFF" and head[8:12] == b"WEBP"
-    if not (is_webp or any(head.startswith(m) for m in _MAGIC)):
-        return "not an image (unknown file signature)"
+        return os_reason(e, path)
+    if bomb is not None:
+        return bomb
     if head.startswith(b"\xff\xd8\xff") and b"\xff\xd9" not in tail:
         return "suspect"
     if head.startswith(b"\x89PNG") and b"IEND" not in tail:
         return "suspect"
+    return None
+
+
+def _size_guard(f) -> str | None:
+    """The decompression-bomb verdict from the header of the open file ``f`` (None: within the limit, or a header
+    Pillow cannot parse, which the decode check then judges)."""
+    limit = Image.MAX_IMAGE_PIXELS
+    f.seek(0)
+    try:
+        with Image.open(f) as img:
+            w, h = img.size
+    except Image.DecompressionBombError as e:
+        return f"decompression bomb refused ({e})"
+    except Exception:   # noqa: BLE001 - any header Pillow cannot parse: left to the decode that follows
+        return None
+    if limit and w * h > limit:
+        return (f"decompression bomb refused (Image size ({w * h} pixels) exceeds limit of {limit} pixels, "
+                f"could be decompression bomb DOS attack.)")
     return None
 
 
@@ -81,17 +125,19 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 def decode_pil(path: str | os.PathLike, size: int | None) -> Image.Image:
     """Open, fully decode and convert ``path`` to RGB; with ``size`` JPEG decoding is drafted to >= size."""
     try:
-        with warnings.catch_warnings():
+        fh = open(path, "rb")   # opened here so that a missing file, a symlink loop, ... are named as such
+    except OSError as e:
+        raise DataError(f"{path}: {os_reason(e, path)}") from None
+    try:
+        with fh, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(fh) as img:
                 if size and img.format == "JPEG":
                     img.draft("RGB", (size, size))
                 img.load()
                 return _to_rgb(img)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise DataError(f"{path}: decompression bomb refused ({e})") from None
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
     except Image.UnidentifiedImageError:
         reason = "zero-byte file" if _size(path) == 0 else "not an image Pillow can read"
         raise DataError(f"{path}: {reason}") from None
@@ -143,5 +189,5 @@ def resize_tensor(x: torch.Tensor, size: int) -> torch.Tensor:
     return out.round_().clamp_(0, 255).to(torch.uint8)[0]
 
 
-__all__ = ["IMAGE_EXTENSIONS", "decode_pil", "is_image_name", "read_image", "resize_center", "resize_tensor",
-           "sniff"]
+__all__ = ["IMAGE_EXTENSIONS", "decode_pil", "is_image_name", "os_reason", "read_image", "resize_center",
+           "resize_tensor", "sniff"]

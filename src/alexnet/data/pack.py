@@ -15,6 +15,7 @@ S=256: ~252 GB; at S=144: ~80 GB); free space is checked before writing.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -24,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import DataError
-from ..utils import publish_dir
+from ..errors import DataError, OutputError
+from ..utils import check_writable, output_error, prepare_output_dir, publish_dir
 from .datasets import available_splits, open_dataset
 from .formats.packed import PACK_FORMAT, PACK_META, read_pack_meta
 
@@ -59,15 +60,14 @@ def _sample_names(ds) -> list[str]:
 def pack_dataset(ds, out_dir: Path, split: str, *, strict: bool = False, progress: bool = True,
                  workers: int | None = None) -> dict:
     """Write one split of ``ds`` into ``out_dir`` (see module doc); returns its index entry."""
-    from tqdm.auto import tqdm
-
+    from ..progress import progress_bar
     from .loader import default_workers
 
     n, c, s = len(ds), ds.channels, ds.image_size
     images_name, labels_name, files_name = f"{split}_images.u8", f"{split}_labels.npy", f"{split}_files.txt"
     path = out_dir / images_name
     item = c * s * s
-    mm = np.memmap(path, dtype=np.uint8, mode="w+", shape=(max(n, 1), c, s, s)) if n else None
+    mm = _allocate(path, (n, c, s, s)) if n else None
     labels = np.asarray(ds.targets, dtype=np.int64)
     names = _sample_names(ds)
     keep_labels, keep_names, bad = [], [], list(getattr(ds, "bad_files", []))
@@ -75,7 +75,7 @@ def pack_dataset(ds, out_dir: Path, split: str, *, strict: bool = False, progres
     loader = torch.utils.data.DataLoader(_Decode(ds), batch_size=32, shuffle=False, num_workers=nw,
                                          collate_fn=_as_lists, prefetch_factor=4 if nw else None)
     k = 0
-    with tqdm(total=n, desc=f"pack {split}", unit="img", disable=not progress, leave=False) as bar:
+    with progress_bar(total=n, desc=f"pack {split}", unit="img", disable=not progress, leave=False) as bar:
         for batch in loader:
             for i, img, err in batch:
                 if err is not None:
@@ -96,9 +96,59 @@ def pack_dataset(ds, out_dir: Path, split: str, *, strict: bool = False, progres
     with open(path, "r+b") as f:   # drop the slots of images that failed to decode
         f.truncate(k * item)
     np.save(out_dir / labels_name, np.asarray(keep_labels, dtype=np.int64))
-    (out_dir / files_name).write_text("\n".join(keep_names) + "\n")
+    # file names that are not valid UTF-8 are written back as the bytes they are (one per line, as found)
+    (out_dir / files_name).write_text("\n".join(keep_names) + "\n", encoding="utf-8", errors="surrogateescape")
     return {"count": k, "images": images_name, "labels": labels_name, "files": files_name,
             "bad_files": [list(b) for b in bad]}
+
+
+def _allocate(path: Path, shape: tuple) -> np.memmap:
+    """A memmap of ``shape`` on a file whose blocks are reserved first: a full disk is an OSError here, never a
+    SIGBUS while writing through the map."""
+    nbytes = int(np.prod(shape))
+    with open(path, "wb") as f:
+        try:
+            os.posix_fallocate(f.fileno(), 0, nbytes)
+        except OSError as e:
+            if e.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                raise
+            f.truncate(nbytes)   # a file system without fallocate: sparse file, as before
+        except AttributeError:   # pragma: no cover - not POSIX
+            f.truncate(nbytes)
+    return np.memmap(path, dtype=np.uint8, mode="r+", shape=shape)
+
+
+def _human(nbytes: float) -> str:
+    """Bytes in the unit that shows them: 512 bytes, 3.4 MB, 12.0 GB."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.1f} {unit}"
+    return f"{int(nbytes)} bytes"
+
+
+def _check_places(src: Path, out: Path) -> None:
+    """Before anything is opened or written: OUT is neither SRC nor inside it, and it can be written."""
+    src_real, out_real = src.resolve(), out.resolve()
+    if src_real == out_real:
+        raise DataError(f"{out}: the pack must go to another folder than its source")
+    if out_real.is_relative_to(src_real):
+        raise DataError(f"{out}: the pack would be written inside its source {src} (it would become part of the "
+                        f"dataset); choose a folder outside {src}")
+    check_writable(out, folder=True)
+
+
+def _check_space(out: Path, need: int) -> None:
+    """DataError when the file system that will hold ``out`` has less than ``need`` bytes free."""
+    place = out if out.exists() else out.parent
+    while not place.exists():
+        place = place.parent
+    try:
+        free = shutil.disk_usage(place).free
+    except OSError as e:
+        raise output_error(out, e) from None
+    if need > free * 0.98:
+        raise OutputError(f"cannot write {out}: the pack needs {_human(need)}, only {_human(free)} free on {place} "
+                        f"(pack at a smaller --size, or to another disk)")
 
 
 def _is_pack_or_empty(out: Path) -> bool:
@@ -120,8 +170,7 @@ def pack_folder(src: str | os.PathLike, out: str | os.PathLike, *, size: int | N
     (None: the dataset's default size).  Bad images are skipped and listed in the index (strict: DataError).
     Replaces an earlier pack at ``out``; refuses to replace a non-empty folder that is not a pack."""
     src_path, out_path = Path(src).expanduser(), Path(out).expanduser()
-    if src_path.resolve() == out_path.resolve():
-        raise DataError(f"{out_path}: the pack must go to another folder than its source")
+    _check_places(src_path, out_path)
     splits = available_splits(src_path, kind)
     if "train" not in splits and "val" not in splits:
         raise DataError(f"{src_path}: no 'train' or 'val' split to pack")
@@ -133,16 +182,16 @@ def pack_folder(src: str | os.PathLike, out: str | os.PathLike, *, size: int | N
         if list(ds.classes) != list(first.classes):
             raise DataError(f"{src_path}: the {s} split has other classes than the {splits[0]} split")
     need = sum(len(ds) * ds.channels * ds.image_size ** 2 for ds in datasets.values())
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(out_path.parent).free
-    if need > free * 0.98:
-        raise DataError(f"{out_path.parent}: the pack needs {need / 1e9:.1f} GB, only {free / 1e9:.1f} GB free "
-                        f"(pack at a smaller --size?)")
+    _check_space(out_path, need)
+    prepare_output_dir(out_path.parent)
     for stale in out_path.parent.glob(f".{out_path.name}.partial-*"):
         shutil.rmtree(stale, ignore_errors=True)
     tmp = out_path.parent / f".{out_path.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    try:
+        tmp.mkdir(parents=True)
+    except OSError as e:
+        raise output_error(out_path, e) from None
     t0 = time.perf_counter()
     try:
         entries = {s: pack_dataset(ds, tmp, s, strict=strict, progress=progress, workers=workers)
@@ -152,6 +201,9 @@ def pack_folder(src: str | os.PathLike, out: str | os.PathLike, *, size: int | N
                 "source_kind": first.kind, "seconds": round(time.perf_counter() - t0, 2), "splits": entries}
         (tmp / PACK_META).write_text(json.dumps(meta, indent=1) + "\n")
         publish_dir(tmp, out_path)
+    except OSError as e:   # a full disk, a folder made read-only meanwhile, ...: one line naming OUT
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise output_error(out_path, e) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -5,6 +5,10 @@ Computed once from a seeded sample of (at most ``max_images``) training images, 
 folder is read-only, in ``cache_dir`` (default ``$XDG_CACHE_HOME/alexnet/stats`` or ``~/.cache/alexnet/stats``).
 The cache key covers the split, S, the sample size and seed and a fingerprint of the dataset's contents (file names
 and labels), so a changed dataset is measured again.
+
+The paper's mean image (section 2, "the mean activity over the training set", ``--mean image``) is measured over
+the *whole* split by default (Caffe's ``compute_image_mean`` does the same): one pass, exact integer sums, cached
+beside the statistics as ``alexnet_mean_image-<key hash>.npy`` (float32 [C, S, S], 0-255 units).
 """
 from __future__ import annotations
 
@@ -17,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import DataError
-from ..utils import write_text_atomic
+from ..errors import DataError, OutputError
+from ..utils import atomic_output, write_text_atomic
 
 STATS_FILE = "alexnet_stats.json"
 STATS_VERSION = 1
@@ -103,6 +107,33 @@ def compute_stats(dataset, *, max_images: int = 2000, seed: int = 0, batch_size:
     return stats_from_moments(total, outer, count, images=take, image_size=int(getattr(dataset, "image_size", 0)))
 
 
+def compute_mean_image(dataset, *, max_images: int = 0, seed: int = 0, batch_size: int = 64,
+                       num_workers: int | None = None, progress: bool = False) -> np.ndarray:
+    """The mean image float32 [C, S, S] of ``dataset`` (no caching): over every image (``max_images`` 0) or a
+    seeded sample.  Pixel sums are exact (int64); the division is in float64."""
+    from .loader import epoch_permutation, make_loader
+
+    n = len(dataset)
+    if n == 0:
+        raise DataError(f"{getattr(dataset, 'root', 'dataset')}: no images to compute the mean image from")
+    subset = dataset
+    if max_images and 0 < max_images < n:
+        subset = torch.utils.data.Subset(dataset, sorted(epoch_permutation(n, seed, 0)[:max_images].tolist()))
+    from ..progress import progress_bar
+
+    total, count = None, 0
+    loader = make_loader(subset, batch_size, shuffle=False, num_workers=num_workers)
+    # one pass over the whole training split (ImageNet: 1.28M decodes), once per dataset and S: show it
+    for images, _ in progress_bar(loader, total=len(loader), desc="mean image (once, then cached)", unit="batch",
+                                  disable=not progress, leave=False):
+        part = images.to(torch.int64).sum(0)
+        total = part if total is None else total + part
+        count += images.shape[0]
+    if not count:
+        raise DataError(f"{getattr(dataset, 'root', 'dataset')}: no readable images to compute the mean image from")
+    return (total.to(torch.float64) / count).to(torch.float32).numpy()
+
+
 def _default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "alexnet" / "stats"
@@ -158,4 +189,39 @@ def dataset_stats(dataset, *, max_images: int = 2000, cache_dir: str | os.PathLi
     return stats
 
 
-__all__ = ["DataStats", "STATS_FILE", "compute_stats", "dataset_stats", "stats_from_moments"]
+def _cache_candidates(root: Path, cache_dir) -> tuple[Path, Path]:
+    fallback = Path(cache_dir) if cache_dir is not None else _default_cache_dir()
+    return root, fallback / hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
+
+
+def dataset_mean_image(dataset, *, max_images: int = 0, cache_dir: str | os.PathLike | None = None,
+                       seed: int = 0, progress: bool = False) -> np.ndarray:
+    """The dataset's mean image float32 [C, S, S], read from the cache when present, else computed and cached
+    (beside the data when that folder is writable, else under ``cache_dir``; see the module doc)."""
+    root = Path(getattr(dataset, "root", "."))
+    key = _key(dataset, max_images, seed)
+    name = f"alexnet_mean_image-{hashlib.sha1(key.encode()).hexdigest()[:16]}.npy"
+    local, fallback = _cache_candidates(root, cache_dir)
+    size = int(getattr(dataset, "image_size", 0))
+    for folder in (local, fallback):
+        try:
+            arr = np.load(folder / name, allow_pickle=False) if (folder / name).is_file() else None
+        except (OSError, ValueError):
+            arr = None
+        if arr is not None and arr.ndim == 3 and arr.dtype == np.float32 and (not size or arr.shape[1:] == (size,
+                                                                                                            size)):
+            return arr
+    arr = compute_mean_image(dataset, max_images=max_images, seed=seed, progress=progress)
+    for folder in ((local, fallback) if _writable(local) else (fallback,)):
+        try:
+            with atomic_output(folder / name) as tmp:
+                with open(tmp, "wb") as f:
+                    np.save(f, arr, allow_pickle=False)
+            break
+        except (OSError, OutputError):   # a cache that cannot be written only makes the next run slower
+            continue
+    return arr
+
+
+__all__ = ["DataStats", "STATS_FILE", "compute_mean_image", "compute_stats", "dataset_mean_image", "dataset_stats",
+           "stats_from_moments"]

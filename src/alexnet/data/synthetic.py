@@ -28,6 +28,7 @@ returns at once when OUT already holds a complete set made with the same paramet
 from __future__ import annotations
 
 import functools
+import io
 import json
 import math
 import os
@@ -39,7 +40,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from ..errors import ConfigError, DataError
-from ..utils import publish_dir
+from ..utils import check_writable, output_error, prepare_output_dir, publish_dir
 
 SHAPES = ("circle", "triangle", "square", "pentagon", "hexagon", "star", "cross", "ring", "crescent", "arrow",
           "heart", "lshape")
@@ -251,7 +252,12 @@ def _task(args) -> None:
     rng = _image_rng(seed, split, cls, index)
     img = render(name, rng, size)
     quality = int(rng.integers(80, 96))
-    img.save(os.path.join(out_dir, split, name, f"{name}_{index:05d}.jpg"), quality=quality)
+    # Encoded in memory, written by Python: PIL's JPEG writer to a path drops a failed write (a full disk, a
+    # file-size limit) and leaves a truncated image without an error; f.write raises it.
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=quality)
+    with open(os.path.join(out_dir, split, name, f"{name}_{index:05d}.jpg"), "wb") as f:
+        f.write(buf.getvalue())
 
 
 def _params(classes, train_per_class, val_per_class, size, seed) -> dict:
@@ -312,27 +318,31 @@ def generate(out_dir: str | os.PathLike, *, classes: int = DEFAULTS["classes"],
     params = _params(classes, train_per_class, val_per_class, size, seed)
     if is_complete(out, params):
         return out
+    check_writable(out, folder=True)   # a file in the way, a read-only place: one line, before any work
     if not _is_ours_or_empty(out):
         raise DataError(f"{out}: exists and was not written by `alexnet data synth` (no {MANIFEST} of ours); "
                         f"choose another folder or remove it")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    prepare_output_dir(out.parent)
     for stale in out.parent.glob(f".{out.name}.partial-*"):   # left by a killed run
         shutil.rmtree(stale, ignore_errors=True)
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     names = params["classes"]
     tasks = []
-    for split, per in (("train", train_per_class), ("val", val_per_class)):
-        for c, name in enumerate(names):
-            (tmp / split / name).mkdir(parents=True, exist_ok=True)
-            tasks.extend((str(tmp), split, c, name, i, size, seed) for i in range(per))
     t0 = time.perf_counter()
     try:
+        for split, per in (("train", train_per_class), ("val", val_per_class)):
+            for c, name in enumerate(names):
+                (tmp / split / name).mkdir(parents=True, exist_ok=True)
+                tasks.extend((str(tmp), split, c, name, i, size, seed) for i in range(per))
         _run_tasks(tasks, progress, workers)
         manifest = dict(params, images={"train": train_per_class * classes, "val": val_per_class * classes},
                         seconds=round(time.perf_counter() - t0, 2))
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         publish_dir(tmp, out)
+    except OSError as e:   # a full disk, ...: one line naming the folder, no half-written dataset left
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise output_error(out, e) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -340,12 +350,11 @@ def generate(out_dir: str | os.PathLike, *, classes: int = DEFAULTS["classes"],
 
 
 def _run_tasks(tasks: list, progress: bool, workers: int | None) -> None:
-    from tqdm.auto import tqdm
-
+    from ..progress import progress_bar
     from .loader import available_cpus
 
     n = workers if workers is not None else available_cpus()
-    bar = tqdm(total=len(tasks), desc="synthetic images", unit="img", disable=not progress, leave=False)
+    bar = progress_bar(total=len(tasks), desc="synthetic images", unit="img", disable=not progress, leave=False)
     _noise_bank(), _grid(tasks[0][5] if tasks else 256)   # made once, shared by the forked workers
     try:
         if n <= 1 or len(tasks) < 64:

@@ -1,7 +1,14 @@
 """The paper's augmentation and test-time crops as batched tensor ops (section 4.1), on the batch's device.
 
 Inputs are uint8 batches [B, C, S, S] (``alexnet.data`` datasets); outputs float32 in the network's units:
-``(x - mean) / std`` with mean/std per channel in 0-255 units (std = 1 gives the paper's plain mean subtraction).
+``(x - mean) / std`` in 0-255 units, std per channel (std = 1: plain mean subtraction, the paper's scale), and the
+mean either
+
+- the paper's mean image (section 2: "subtracting the mean activity over the training set from each pixel"): a
+  [C, S, S] image, cropped at the same place as each input crop and mirrored with it, as Caffe does with its
+  ``mean_file`` (``mean_image=``; the training crops gather their mean crops with the images' own offsets;
+  Krizhevsky's cuda-convnet data providers subtract the mean image's *centre* crop from every patch instead), or
+- one mean per channel (``mean=``), a common simplification of it and a deviation from the paper.
 
 PCA lighting ("altering the intensities of the RGB channels"): to every pixel of image b add
 ``eigvec @ (alpha_b * sqrt(eigval))`` with ``alpha_b ~ N(0, lighting_std)`` (three numbers per image, drawn each time
@@ -25,7 +32,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..errors import ConfigError
+from ..errors import CheckpointError, ConfigError
+from .preprocessing import as_mean_image, mean_image_of
 
 
 def _per_channel(values, channels: int, name: str) -> list[float]:
@@ -38,29 +46,59 @@ def _per_channel(values, channels: int, name: str) -> list[float]:
 
 
 class _Normalizer:
-    def __init__(self, mean: Sequence[float], std: Sequence[float]):
+    """(x - mean + shift) / std, with mean one value per channel or a mean image [C, S, S] (cropped by the caller)."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float], mean_image=None):
         self.mean = [float(m) for m in mean]
         self.std = [float(s) for s in std]
         if any(s <= 0 or not math.isfinite(s) for s in self.std):
             raise ConfigError(f"std must be positive; got {self.std}")
+        try:
+            self.mean_image = None if mean_image is None else as_mean_image(mean_image, "mean_image")
+        except CheckpointError as e:
+            raise ConfigError(str(e)) from None
         self._cache: dict = {}
 
     def _consts(self, device: torch.device, channels: int):
+        """(per-channel mean, 1/std) on ``device``; the mean is zero when a mean image is subtracted instead."""
         key = (str(device), channels)
         if key not in self._cache:
-            mean = torch.tensor(_per_channel(self.mean, channels, "mean"), dtype=torch.float32, device=device)
+            means = [0.0] * channels if self.mean_image is not None else _per_channel(self.mean, channels, "mean")
+            mean = torch.tensor(means, dtype=torch.float32, device=device)
             scale = 1.0 / torch.tensor(_per_channel(self.std, channels, "std"), dtype=torch.float32, device=device)
             self._cache[key] = (mean, scale)
         return self._cache[key]
 
-    def normalize(self, x: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
-        """uint8/float [B, C, H, W] -> float32 (x - mean + shift) / std; shift [B, C] or None."""
+    def scaled_mean_image(self, x: torch.Tensor) -> torch.Tensor | None:
+        """mean_image / std [C, S, S] on ``x``'s device (cached), checked against the batch ``x`` [B, C, S, S]."""
+        if self.mean_image is None:
+            return None
+        c, h, w = x.shape[1:]
+        key = ("image", str(x.device), c)
+        if key not in self._cache:
+            m = self.mean_image
+            if m.shape[0] != c:
+                raise ConfigError(f"the mean image has {m.shape[0]} channel(s); the images have {c}")
+            _, scale = self._consts(x.device, c)
+            self._cache[key] = m.to(x.device) * scale.view(c, 1, 1)
+        m = self._cache[key]
+        if tuple(m.shape[1:]) != (h, w):
+            raise ConfigError(f"the mean image is {m.shape[1]}x{m.shape[2]}; the images are {h}x{w} (the mean image "
+                              "must have the images' size S x S: --resize as in training)")
+        return m
+
+    def normalize(self, x: torch.Tensor, shift: torch.Tensor | None = None,
+                  mean_crop: torch.Tensor | None = None) -> torch.Tensor:
+        """uint8/float [B, C, H, W] -> float32 (x - mean + shift) / std; shift [B, C] or None; mean_crop: the
+        mean image's matching crops already divided by std ([B or 1, C, H, W]), subtracted instead of the mean."""
         c = x.shape[1]
         mean, scale = self._consts(x.device, c)
         bias = -mean.view(1, c) if shift is None else shift - mean.view(1, c)
         bias = (bias * scale.view(1, c)).view(-1, c, 1, 1)
         out = x.to(torch.float32)
         out.mul_(scale.view(1, c, 1, 1)).add_(bias)
+        if mean_crop is not None:
+            out.sub_(mean_crop)
         return out
 
 
@@ -77,10 +115,12 @@ class TrainTransform:
 
     ``generator`` (a CPU ``torch.Generator``) makes it reproducible: per batch it draws, in this order, the crop
     offsets (rows, columns), the flips, and the lighting coefficients.  random_crop=False takes the centre crop.
+    ``mean_image`` ([C, S, S], 0-255 units): subtracted instead of ``mean``, cropped at each image's offsets and
+    mirrored with it.
     """
 
     def __init__(self, crop: int, *, mean, std, flip: bool = True, random_crop: bool = True,
-                 lighting=None, lighting_std: float = 0.1):
+                 lighting=None, lighting_std: float = 0.1, mean_image=None):
         if crop < 1:
             raise ConfigError(f"crop must be >= 1; got {crop}")
         if lighting_std < 0:
@@ -89,7 +129,7 @@ class TrainTransform:
         self.flip = bool(flip)
         self.random_crop = bool(random_crop)
         self.lighting_std = float(lighting_std)
-        self.norm = _Normalizer(mean, std)
+        self.norm = _Normalizer(mean, std, mean_image)
         self.lighting = lighting
         self._pca = None
         if lighting is not None:
@@ -124,8 +164,18 @@ class TrainTransform:
             raise ConfigError(f"PCA lighting needs RGB images; these have {c} channel(s)")
         if dev.type == "cpu":   # numpy slices + whole-batch conversion: much faster than a gather on CPU
             return self._cpu(x, top.tolist(), left.tolist(), flips.tolist() if flips is not None else None, shift)
-        out = crop_batch(x, top.to(dev), left.to(dev), crop, flips.to(dev) if flips is not None else None)
-        return self.norm.normalize(out, shift.to(dev) if shift is not None else None)
+        return self._gather(x, top, left, flips, shift)
+
+    def _gather(self, x, top, left, flips, shift) -> torch.Tensor:
+        """The device path: the crops (and the mean image's crops at the same offsets) as single gathers."""
+        dev, b = x.device, x.shape[0]
+        top, left, flips = top.to(dev), left.to(dev), flips.to(dev) if flips is not None else None
+        out = crop_batch(x, top, left, self.crop, flips)
+        mean_img = self.norm.scaled_mean_image(x)
+        # the mean image's crops: one gather with the images' offsets and flips (expand: no copy per image)
+        mean_crop = (crop_batch(mean_img.expand(b, -1, -1, -1), top, left, self.crop, flips)
+                     if mean_img is not None else None)
+        return self.norm.normalize(out, shift.to(dev) if shift is not None else None, mean_crop)
 
     def _cpu(self, x, top, left, flips, shift) -> torch.Tensor:
         # Per image, one numpy pass from the uint8 window (mirrored by a negative stride, free) to scaled float32,
@@ -138,15 +188,21 @@ class TrainTransform:
         bias = -mean.view(1, c) if shift is None else shift.to(torch.float32) - mean.view(1, c)
         bias = (bias * scale.view(1, c)).view(-1, c, 1, 1).numpy()
         scale = scale.view(c, 1, 1).numpy()
+        mean_img = self.norm.scaled_mean_image(x)
+        mn = mean_img.numpy() if mean_img is not None else None
         xn = x.detach().numpy()
         out = torch.empty((b, c, k, k), dtype=torch.float32)
         on = out.numpy()
         for i in range(b):
             v = xn[i, :, top[i]:top[i] + k, left[i]:left[i] + k]
+            m = mn[:, top[i]:top[i] + k, left[i]:left[i] + k] if mn is not None else None
             if flips is not None and flips[i]:
                 v = v[..., ::-1]
+                m = m[..., ::-1] if m is not None else None
             o = on[i]
             np.multiply(v, scale, out=o)
+            if m is not None:   # the mean image's crop at this image's offsets, mirrored with it (Caffe's mean_file)
+                np.subtract(o, m, out=o)
             np.add(o, bias[i if bias.shape[0] > 1 else 0], out=o)
         return out
 
@@ -174,15 +230,24 @@ class EvalTransform:
     """Centre crop (or the paper's ten patches) + normalisation for a uint8 batch.
 
     ten_crop=True returns [B, 10, C, crop, crop]: the four corner patches (top-left, top-right, bottom-left,
-    bottom-right), the centre patch, then the horizontal reflections of those five in the same order.
+    bottom-right), the centre patch, then the horizontal reflections of those five in the same order.  With a
+    ``mean_image`` each patch has the mean image's patch at the same place subtracted (mirrored for the
+    reflections), as Caffe's test-time crops do.  ``EvalTransform.from_prep`` builds it from a checkpoint's
+    preprocessing record.
     """
 
-    def __init__(self, crop: int, *, mean, std, ten_crop: bool = False):
+    def __init__(self, crop: int, *, mean, std, ten_crop: bool = False, mean_image=None):
         if crop < 1:
             raise ConfigError(f"crop must be >= 1; got {crop}")
         self.crop = int(crop)
         self.ten_crop = bool(ten_crop)
-        self.norm = _Normalizer(mean, std)
+        self.norm = _Normalizer(mean, std, mean_image)
+
+    @classmethod
+    def from_prep(cls, prep, *, ten_crop: bool = False) -> "EvalTransform":
+        """The transform a preprocessing record (a checkpoint's ``data`` entry) asks for, mean image included."""
+        return cls(prep["crop"], mean=prep["mean"], std=prep["std"], ten_crop=ten_crop,
+                   mean_image=mean_image_of(prep))
 
     def __call__(self, images_uint8: torch.Tensor) -> torch.Tensor:
         x = images_uint8
@@ -190,14 +255,17 @@ class EvalTransform:
         h, w = x.shape[-2:]
         k = self.crop
         t, l = (h - k) // 2, (w - k) // 2
+        mean_img = self.norm.scaled_mean_image(x)
+
+        def patch(r: int, q: int) -> torch.Tensor:
+            m = mean_img[None, :, r:r + k, q:q + k] if mean_img is not None else None
+            return self.norm.normalize(x[:, :, r:r + k, q:q + k], mean_crop=m)
+
         if not self.ten_crop:
-            return self.norm.normalize(x[:, :, t:t + k, l:l + k])
-        offsets = [(0, 0), (0, w - k), (h - k, 0), (h - k, w - k), (t, l)]
-        patches = [x[:, :, r:r + k, q:q + k] for r, q in offsets]
-        patches += [p.flip(-1) for p in patches]
-        b, c = x.shape[:2]
-        stacked = torch.stack(patches, dim=1)                    # [B, 10, C, k, k]
-        return self.norm.normalize(stacked.view(b * 10, c, k, k)).view(b, 10, c, k, k)
+            return patch(t, l)
+        patches = [patch(r, q) for r, q in ((0, 0), (0, w - k), (h - k, 0), (h - k, w - k), (t, l))]
+        patches += [p.flip(-1) for p in patches]                 # mirror of (x - m) = mirror(x) - mirror(m)
+        return torch.stack(patches, dim=1)                       # [B, 10, C, k, k]
 
 
 __all__ = ["EvalTransform", "TrainTransform", "crop_batch"]

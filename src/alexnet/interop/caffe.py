@@ -12,7 +12,7 @@ import torch
 from ..checkpoint import Checkpoint
 from ..errors import CheckpointError, ConfigError
 from ..model import make_config
-from .caffemodel import CAFFE_MEAN_BGR, CaffeLayer, read_caffe_mean
+from .caffemodel import CAFFE_MEAN_BGR, CaffeLayer, read_caffe_mean, read_caffe_mean_image
 from .classes import classes_for
 
 CAFFE_CROP = 227     # bvlc_alexnet's crop_size: conv1 unpadded, 55x55 maps
@@ -179,18 +179,32 @@ def _fc_state(fcs: list[CaffeLayer], conv5_maps: int, state: dict[str, torch.Ten
 
 def _preprocessing(mean: str | os.PathLike | Sequence[float] | None, in_channels: int, rgb: bool,
                    state: dict[str, torch.Tensor]) -> dict:
+    """The record's preprocessing: a mean file is kept as the image it is (Caffe's ``mean_file``, subtracted
+    cropped at each input crop's place), per-channel numbers as they are."""
     mean_vals = read_caffe_mean(mean)
+    image = read_caffe_mean_image(mean)
     if len(mean_vals) not in (1, in_channels):
         raise ConfigError(f"mean has {len(mean_vals)} values for a network with {in_channels} input channels")
     if len(mean_vals) == 1:
         mean_vals = mean_vals * in_channels
     data = caffe_preprocessing(mean_vals)
+    if image is not None:
+        if image.shape[0] != in_channels:
+            raise ConfigError(f"--mean {mean}: a {image.shape[0]}-channel mean image for a network with "
+                              f"{in_channels} input channels")
+        if image.shape[1:] != (CAFFE_RESIZE, CAFFE_RESIZE):
+            raise ConfigError(f"--mean {mean}: the mean image is {image.shape[1]}x{image.shape[2]}; Caffe's images "
+                              f"(and ours) are {CAFFE_RESIZE}x{CAFFE_RESIZE} before the {CAFFE_CROP} crop (or give "
+                              "B,G,R numbers)")
+        data["mean_image"] = _tensor(image)
     if rgb:
         if in_channels != 3:
             raise ConfigError("rgb=True (--rgb) needs a 3-channel network")
         # Reverse conv1's input channels (and the mean) once, so the network takes RGB like everything else here.
         state["conv1.weight"] = state["conv1.weight"].flip(1).contiguous()
         data["mean"] = data["mean"][::-1]
+        if image is not None:
+            data["mean_image"] = data["mean_image"].flip(0).contiguous()
         data["channel_order"] = "RGB"
     return data
 

@@ -181,6 +181,26 @@ def _mean_image(p: Path) -> np.ndarray:
         raise ConfigError(f"{p}: not a readable .binaryproto mean (BlobProto): {e}") from None
 
 
+def read_caffe_mean_image(spec: str | os.PathLike | Sequence[float] | None) -> np.ndarray | None:
+    """A mean *file* (``.npy`` such as ilsvrc_2012_mean.npy, or ``.binaryproto`` such as imagenet_mean.binaryproto,
+    a BlobProto 1 x C x H x W) as its float32 image C x H x W, exactly as stored (Caffe's channel order, BGR);
+    None when ``spec`` is not a file (None, or per-channel numbers)."""
+    if spec is None or isinstance(spec, (list, tuple)):
+        return None
+    text = str(spec)
+    if "," in text and not Path(text).exists():
+        return None
+    p = Path(text)
+    arr = np.asarray(_mean_image(p))
+    while arr.ndim > 3 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim == 1:
+        return None   # a .npy of per-channel values
+    if arr.ndim == 3 and arr.shape[0] in (1, 3):
+        return np.array(arr, dtype=np.float32, order="C", copy=True)
+    raise ConfigError(f"{p}: mean of shape {arr.shape}; expected C x H x W (C = 1 or 3) or C values")
+
+
 def read_caffe_mean(spec: str | os.PathLike | Sequence[float] | None) -> list[float]:
     """A per-channel mean (in the file's channel order, BGR for Caffe) from: None (Caffe's ILSVRC-2012 mean
     104, 117, 123), three numbers or "B,G,R", a ``.npy`` (e.g. ilsvrc_2012_mean.npy, 3x256x256) or a
@@ -195,12 +215,7 @@ def read_caffe_mean(spec: str | os.PathLike | Sequence[float] | None) -> list[fl
             return [float(v) for v in text.split(",")]
         except ValueError:
             raise ConfigError(f"--mean {text!r}: expected three numbers B,G,R or a .npy/.binaryproto file") from None
-    p = Path(text)
-    arr = np.asarray(_mean_image(p), dtype=np.float64)
-    while arr.ndim > 3 and arr.shape[0] == 1:
-        arr = arr[0]
-    if arr.ndim == 1:
-        return [float(v) for v in arr]
-    if arr.ndim == 3 and arr.shape[0] in (1, 3):
-        return [float(v) for v in arr.reshape(arr.shape[0], -1).mean(axis=1)]
-    raise ConfigError(f"{p}: mean of shape {arr.shape}; expected C x H x W (C = 1 or 3) or C values")
+    image = read_caffe_mean_image(text)
+    if image is not None:
+        return [float(v) for v in image.astype(np.float64).reshape(image.shape[0], -1).mean(axis=1)]
+    return [float(v) for v in np.asarray(_mean_image(Path(text)), dtype=np.float64).reshape(-1)]

@@ -38,4 +38,12 @@ def read_class_names(path: str | os.PathLike) -> list[str]:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: no such class-names file")
-    return [ln.strip() for ln in p.read_text().splitlines() if ln.strip()]
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        line = p.read_bytes()[:e.start].count(b"\n") + 1
+        raise ConfigError(f"{p}: class-names file is not UTF-8 text (line {line}, byte {e.start}); save it as "
+                          "UTF-8, one name per line") from None
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read the class-names file: {e.strerror or e}") from None
+    return [ln.strip() for ln in text.splitlines() if ln.strip()]

@@ -2,8 +2,10 @@
 
 The header holds ``format``, ``version`` and, JSON-encoded, every entry of the record's payload but the weights and
 the training state (``model_config``, ``classes``, ``data``, ``source``, ``metrics``), so ``alexnet.load_model``
-rebuilds the network with nothing else.  Reading goes through ``Checkpoint.from_payload`` like a .pt file (same
-version check and upgrade steps).  A bare .safetensors file in torchvision's layout reads as the ``owt`` network.
+rebuilds the network with nothing else. A mean image in ``data`` is stored losslessly as base64 float32
+(``alexnet.data.preprocessing.encode_mean_image``) and comes back as a tensor. Reading goes through
+``Checkpoint.from_payload`` like a .pt file (same version check and upgrade steps). A bare .safetensors file in
+torchvision's layout reads as the ``owt`` network.
 """
 from __future__ import annotations
 
@@ -17,8 +19,9 @@ import numpy as np
 import torch
 
 from ..checkpoint import FORMAT, Checkpoint, first_line
+from ..data.preprocessing import for_json
 from ..errors import CheckpointError
-from ..utils import atomic_output
+from ..utils import write_bytes_atomic
 from .torchvision import is_torchvision_state_dict, torchvision_checkpoint
 
 _HEADER_KEYS = ("format", "version")   # plain strings; every other metadata entry is JSON
@@ -43,6 +46,8 @@ def record_metadata(ckpt: Checkpoint) -> dict[str, Any]:
     """The record's payload without weights and training state, JSON-able (also what exports embed)."""
     payload = ckpt.weights_only().to_payload()
     del payload["model"]
+    if "data" in payload:   # the mean image losslessly as base64 float32 (alexnet.data.preprocessing)
+        payload["data"] = for_json(payload["data"], full=True)
     return jsonable(payload)
 
 
@@ -52,15 +57,14 @@ def safetensors_metadata(ckpt: Checkpoint) -> dict[str, str]:
     return {k: (str(v) if k in _HEADER_KEYS else json.dumps(v)) for k, v in meta.items()}
 
 
-def write_safetensors(out: str | os.PathLike, ckpt: Checkpoint) -> Path:
-    """The record's weights as .safetensors at ``out`` (atomically), the rest in the header metadata."""
-    from safetensors.torch import save_file
+def write_safetensors(out: str | os.PathLike, ckpt: Checkpoint, overwrite: bool = True) -> Path:
+    """The record's weights as .safetensors at ``out`` (atomically), the rest in the header metadata.
 
-    out = Path(out)
+    Serialized in memory and written by our own code: a full disk is a one-line OutputError, not a Rust error."""
+    from safetensors.torch import save
+
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in ckpt.state_dict.items()}
-    with atomic_output(out) as tmp:
-        save_file(tensors, str(tmp), metadata=safetensors_metadata(ckpt))
-    return out
+    return write_bytes_atomic(out, save(tensors, metadata=safetensors_metadata(ckpt)), overwrite=overwrite)
 
 
 def _read_tensors(p: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

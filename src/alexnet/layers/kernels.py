@@ -165,6 +165,9 @@ def kernel(name: str):
     if name not in _kernels:
         import torch._dynamo
 
+        from ..runtime import import_compiler_quietly
+
+        import_compiler_quietly()
         cfg = torch._dynamo.config
         for limit in ("recompile_limit", "cache_size_limit"):
             if hasattr(cfg, limit) and getattr(cfg, limit) < COMPILE_MAX_SHAPES * 2:

@@ -16,6 +16,7 @@ import torch
 
 from ..checkpoint import Checkpoint
 from ..data import EvalTransform, read_image
+from ..data.preprocessing import for_json
 from ..errors import ConfigError, DataError
 from ..features import LayerTap, batch_features, hooked_module_name
 from ..interop import load_model  # the one place serve/ names the loader
@@ -26,16 +27,11 @@ WEIGHT_SUFFIXES = (".pt", ".pth", ".safetensors")
 
 
 def resolve_source(checkpoint: str | None, weights: str | None) -> str:
-    """The file or run folder to load from ``--checkpoint`` or ``--weights`` (exactly one)."""
-    if bool(checkpoint) == bool(weights):
-        raise ConfigError("give exactly one of --checkpoint FILE|RUN_DIR or --weights FILE")
-    if checkpoint:
-        return checkpoint
-    p = Path(weights)
-    if p.is_file() or p.suffix.lower() in WEIGHT_SUFFIXES:
-        return weights
-    raise ConfigError(f"--weights {weights}: no such file, and there is no weights registry yet to look the name up "
-                      f"in; give a weights file ({', '.join(WEIGHT_SUFFIXES)}) or --checkpoint")
+    """The file or run folder to load from ``--checkpoint`` or ``--weights NAME|FILE|URL`` (exactly one; a registered
+    name or URL is downloaded once into the hub cache)."""
+    from ..weights import model_path
+
+    return model_path(checkpoint or None, weights or None)
 
 
 def to_network_order(x: torch.Tensor, prep: dict) -> torch.Tensor:
@@ -98,8 +94,10 @@ class ServedModel:
         for key in ("val_top1_error", "val_top5_error", "top1_error", "top5_error", "epoch"):
             if isinstance(metrics.get(key), (int, float)) and key not in accuracy:
                 accuracy[key] = metrics[key]
-        prep = {k: v for k, v in self.prep.items() if k != "stats"}
+        prep = {k: v for k, v in for_json(self.prep, full=False).items() if k != "stats"}
         src = self.ckpt.source or {"kind": "alexnet checkpoint"}
+        if isinstance(src.get("publisher_accuracy"), dict):       # named weights: what their publisher measured
+            accuracy["publisher"] = src["publisher_accuracy"]
         return {"architecture": cfg.arch, "switches": cfg.to_dict(), "parameters": count_parameters(self.model),
                 "layers": [{"layer": r["layer"], "output": list(r["output"]), "parameters": r["parameters"]}
                            for r in describe(self.model)],
@@ -130,7 +128,7 @@ class ServedModel:
         for n in sorted(set(crops)):
             idx = [i for i, c in enumerate(crops) if c == n]
             x = to_network_order(torch.stack([images[i] for i in idx]), p)
-            x = EvalTransform(p["crop"], mean=p["mean"], std=p["std"], ten_crop=n == 10)(x)
+            x = EvalTransform.from_prep(p, ten_crop=n == 10)(x)
             if n == 10:
                 probs = self.model(x.flatten(0, 1)).float().softmax(-1).view(len(idx), 10, -1).mean(1)
             else:
@@ -158,7 +156,7 @@ class ServedModel:
         tap = LayerTap(self.model, self.layer_names)
         try:
             p = self.prep
-            x = EvalTransform(p["crop"], mean=p["mean"], std=p["std"])(to_network_order(image[None], p))
+            x = EvalTransform.from_prep(p)(to_network_order(image[None], p))
             logits = self.model(x)
             return {k: v[0] for k, v in tap.captured.items()}, logits[0].float()
         finally:

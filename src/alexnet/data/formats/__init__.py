@@ -7,13 +7,13 @@ mnist / fashion-mnist, ilsvrc (a flat val folder), imagefolder.
 from ...choices import DATASET_KINDS
 
 # each module registers its formats when imported; imported in the choices' order, which is registration order
-from . import (
-                       cifar10,  # noqa: F401
-                       ilsvrc,  # noqa: F401
-                       imagefolder,  # noqa: I001,F401
-                       mnist,  # noqa: F401
-                       packed,  # noqa: F401
-)
+# isort: off
+from . import imagefolder  # noqa: F401
+from . import ilsvrc  # noqa: F401
+from . import cifar10  # noqa: F401
+from . import mnist  # noqa: F401
+from . import packed  # noqa: F401
+# isort: on
 from .registry import Format, check_names, detection_order, downloadable, format_names, get_format, register_format
 
 check_names([k for k in DATASET_KINDS if k != "auto"])

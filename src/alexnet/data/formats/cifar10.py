@@ -14,6 +14,7 @@ import numpy as np
 
 from ...errors import DataError
 from ..base import ArrayDataset
+from ..validate import check_labels
 from .registry import Format, register_format
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -62,12 +63,13 @@ def read_cifar_batch(path: Path, num_classes: int) -> tuple[np.ndarray, np.ndarr
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
         raise DataError(f"{path}: wrong size: data is {data.dtype} {tuple(data.shape)}, expected uint8 (N, 3072) "
                         f"(N images of 3 x 32 x 32)")
-    labels = np.asarray(labels, dtype=np.int64)
+    try:
+        labels = np.asarray(labels)
+    except (TypeError, ValueError):
+        raise DataError(f"{path}: 'labels' is not a list of class numbers") from None
     if labels.shape != (data.shape[0],):
         raise DataError(f"{path}: wrong size: {labels.size} labels for {data.shape[0]} images")
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise DataError(f"{path}: labels outside 0..{num_classes - 1}")
-    return data.reshape(-1, 3, 32, 32), labels
+    return data.reshape(-1, 3, 32, 32), check_labels(labels, num_classes, path)
 
 
 def open_cifar10(source: Path, split: str, size: int | None, strict: bool) -> ArrayDataset:
@@ -80,8 +82,10 @@ def open_cifar10(source: Path, split: str, size: int | None, strict: bool) -> Ar
     if (d / "batches.meta").is_file():
         meta = load_pickle(d / "batches.meta")
         names = meta.get("label_names")
+        if names is not None and not (isinstance(names, (list, tuple)) and names):
+            raise DataError(f"{d / 'batches.meta'}: 'label_names' must be a non-empty list of class names")
         if names:
-            classes = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+            classes = [n.decode(errors="replace") if isinstance(n, bytes) else str(n) for n in names]
     if split == "train":
         files = sorted((p for p in d.glob("data_batch_*") if p.name[11:].isdigit()), key=lambda p: int(p.name[11:]))
     else:

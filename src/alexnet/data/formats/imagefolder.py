@@ -3,18 +3,27 @@
 Split folders may also be called training / validation / valid.  Class names come from the folder names, shown
 through a synset_words-style file beside the data when there is one (ILSVRC wnids -> words).  Files are checked
 when opened (``check_files``: size, first/last bytes, one decode of a suspect file); bad ones and empty class
-folders go to ``bad_files`` and are left out (strict: DataError).  The helpers here are shared with ``ilsvrc``.
+folders go to ``bad_files`` and are left out (strict: DataError); class folders are walked by
+``validate.FolderWalk`` (each real folder once).  The helpers here are shared with ``ilsvrc``.
 """
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ...choices import SPLITS
 from ...errors import DataError
 from ..base import FolderDataset
-from ..imageio import decode_pil, is_image_name, sniff
+from ..imageio import is_image_name
+from ..validate import (
+    FolderWalk,
+    check_class_name,
+    check_files,
+    drop_bad_files,
+    not_image_reason,
+    printable,
+    raise_strict,
+)
 from .registry import Format, register_format
 
 DEFAULT_FOLDER_SIZE = 256
@@ -45,64 +54,10 @@ def has_flat_images(folder: Path) -> bool:
     return False
 
 
-def not_image_reason(name: str) -> str:
-    return f"not an image file name (extension {os.path.splitext(name)[1] or 'none'})"
-
-
 def list_class_folder(folder: str) -> tuple[list[str], list[tuple[str, str]]]:
-    """(image paths, [(other file, reason)]) under one class folder, recursively, in sorted order."""
-    images, other = [], []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith("."):
-                continue
-            full = os.path.join(dirpath, name)
-            if is_image_name(name):
-                images.append(full)
-            else:
-                other.append((full, not_image_reason(name)))
-    return images, other
-
-
-def check_files(paths: list[str], size: int) -> dict[str, str]:
-    """Cheap up-front checks of many files (threads: it is I/O); returns {path: reason} for the bad ones."""
-    if not paths:
-        return {}
-    workers = min(32, (os.cpu_count() or 2) * 4)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        verdicts = list(pool.map(sniff, paths, chunksize=256))
-    bad: dict[str, str] = {}
-    for p, v in zip(paths, verdicts):
-        if v is None:
-            continue
-        if v == "suspect":   # no end marker: decode it once to know (small images decode in milliseconds)
-            try:
-                decode_pil(p, size)
-            except DataError as e:
-                bad[p] = str(e).split(": ", 1)[-1]
-            continue
-        bad[p] = v
-    return bad
-
-
-def drop_bad_files(files: list[str], labels: list[int], bad: list, size: int,
-                   check: bool) -> tuple[list[str], list[int]]:
-    """Run ``check_files`` (when ``check``) and leave the bad files out; their (path, reason) go to ``bad``."""
-    checked = check_files(files, size) if check else {}
-    if not checked:
-        return files, labels
-    bad.extend((p, checked[p]) for p in files if p in checked)
-    keep = [k for k, p in enumerate(files) if p not in checked]
-    return [files[k] for k in keep], [labels[k] for k in keep]
-
-
-def raise_strict(bad: list[tuple[str, str]], what: str) -> None:
-    """Strict mode: DataError listing the first bad files, if any."""
-    if bad:
-        shown = "; ".join(f"{p}: {r}" for p, r in bad[:5])
-        more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
-        raise DataError(f"{len(bad)} bad file(s) in {what} (strict mode): {shown}{more}")
+    """(image paths, [(other entry, reason)]) under one class folder, recursively, in sorted order; every real
+    folder is entered once (``validate.FolderWalk``: symlink loops are listed, not followed)."""
+    return FolderWalk(os.path.dirname(os.path.abspath(folder))).class_folder(folder)
 
 
 def read_class_names(root: Path) -> dict[str, str]:
@@ -156,20 +111,25 @@ def open_imagefolder(root: Path, split: str, size: int, strict: bool, check: boo
         raise DataError(f"{root}: no '{split}' split (expected {root / SPLIT_DIRS[split][0]}/<class>/<images>)")
     ids, present = _class_ids(root, split, sdir)
     files, labels, bad = [], [], []
+    walk = FolderWalk(sdir)
     for label, cid in enumerate(ids):
         if cid not in present:
             continue
-        imgs, other = list_class_folder(str(sdir / cid))
+        folder = str(sdir / cid)
+        check_class_name(folder)
+        imgs, other = walk.class_folder(folder)
         bad.extend(other)
-        if not imgs:
-            bad.append((str(sdir / cid), "empty class folder: no image files"))
+        if not imgs and not any(p == folder for p, _ in other):
+            bad.append((folder, "empty class folder: no image files"))
         files.extend(imgs)
         labels.extend([label] * len(imgs))
     files, labels = drop_bad_files(files, labels, bad, size, check)
     if strict:
         raise_strict(bad, f"{sdir}")
     if not files:
-        raise DataError(f"{sdir}: no readable images (expected {sdir}/<class>/<image files>)")
+        first = f"; first bad: {printable(bad[0][0])}: {bad[0][1]}" if bad else ""
+        raise DataError(f"{printable(sdir)}: no readable images (expected {printable(sdir)}/<class>/<image files>)"
+                        f"{first}")
     names = display_names(ids, read_class_names(root))
     rel = [os.path.relpath(f, sdir) for f in files]
     ds = FolderDataset(root=root, split=split, classes=names, files=rel, labels=labels, image_size=size,

@@ -90,10 +90,9 @@ def open_mnist(source: Path, split: str, size: int | None, strict: bool, kind: s
     if kind == "auto":
         kind = mnist_flavour(source, d)
     classes = FASHION_CLASSES if kind == "fashion-mnist" else MNIST_CLASSES
-    if y.size and int(y.max()) >= len(classes):
-        raise DataError(f"{paths[1]}: labels outside 0..{len(classes) - 1}")
     return ArrayDataset(root=d, split=split, classes=classes, array=np.ascontiguousarray(x[:, None]),
-                        labels=y.astype(np.int64), image_size=size, strict=strict, kind=kind, source=str(paths[0]))
+                        labels=y, image_size=size, strict=strict, kind=kind, source=str(paths[0]),
+                        labels_source=paths[1])   # labels checked in 0..9 there, naming the labels file
 
 
 def splits(root: Path) -> list[str]:

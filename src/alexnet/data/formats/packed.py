@@ -23,7 +23,7 @@ class PackedDataset(ArrayDataset):
     is opened lazily in each process (pickling the dataset for loader workers never copies the images)."""
 
     def __init__(self, *, root: Path, split: str, meta: dict, image_size: int | None, strict: bool):
-        info = meta["splits"][split]
+        info = meta["splits"][split]   # fields checked by check_pack_meta
         self._file = Path(root) / info["images"]
         self._shape = (int(info["count"]), int(meta["channels"]), int(meta["size"]), int(meta["size"]))
         expected = int(np.prod(self._shape))
@@ -41,9 +41,10 @@ class PackedDataset(ArrayDataset):
             raise DataError(f"{labels_file}: {labels.shape[0] if labels.ndim else 0} labels for "
                             f"{self._shape[0]} images; re-run `alexnet data pack`")
         self._mm = None
+        # the labels are checked in 0..classes-1 there (ImageDataset), naming the labels file
         super().__init__(root=root, split=split, classes=meta["classes"], array=None, labels=labels,
                          image_size=image_size, strict=strict, kind="packed", source=str(self._file),
-                         shape=self._shape)
+                         shape=self._shape, labels_source=labels_file)
         self.bad_files = [tuple(b) for b in info.get("bad_files", [])]
         self._names_file = Path(root) / info["files"] if info.get("files") else None
 
@@ -70,9 +71,56 @@ def read_pack_meta(folder: Path) -> dict | None:
         meta = json.loads(f.read_text())
     except (OSError, ValueError) as e:
         raise DataError(f"{f}: unreadable pack index ({e}); re-run `alexnet data pack`") from None
-    if meta.get("format") != PACK_FORMAT:
-        raise DataError(f"{f}: not an alexnet pack index (format {meta.get('format')!r})")
+    if not isinstance(meta, dict) or meta.get("format") != PACK_FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise DataError(f"{f}: not an alexnet pack index (format {got!r})")
+    check_pack_meta(meta, f)
     return meta
+
+
+def _positive_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+def _plain_name(v) -> bool:
+    """A file name inside the pack folder (no folders, no way out of it)."""
+    return isinstance(v, str) and v not in ("", ".", "..") and "/" not in v and "\\" not in v and "\0" not in v
+
+
+def check_pack_meta(meta: dict, f: Path) -> None:
+    """DataError naming the field unless the index has what opening a split needs: size, channels, classes, and
+    per split a count and the names of its files (inside the pack folder)."""
+    def bad(field: str, expected: str):
+        raise DataError(f"{f}: field {field!r} is {meta_get(field)!r}; expected {expected} "
+                        f"(re-run `alexnet data pack`)")
+
+    def meta_get(field: str):
+        node = meta
+        for part in field.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        return node
+
+    if not _positive_int(meta.get("size")):
+        bad("size", "a positive whole number of pixels")
+    if meta.get("channels") not in (1, 3):
+        bad("channels", "1 or 3")
+    classes = meta.get("classes")
+    if not (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)):
+        bad("classes", "a non-empty list of class names")
+    splits = meta.get("splits")
+    if not (isinstance(splits, dict) and splits and set(splits) <= set(SPLITS)):
+        bad("splits", f"an object with the splits {' and/or '.join(SPLITS)}")
+    for split, info in splits.items():
+        if not isinstance(info, dict):
+            bad(f"splits.{split}", "an object (count, images, labels)")
+        count = info.get("count")
+        if not (isinstance(count, int) and not isinstance(count, bool) and count >= 0):
+            bad(f"splits.{split}.count", "a whole number of images")
+        for key in ("images", "labels"):
+            if not _plain_name(info.get(key)):
+                bad(f"splits.{split}.{key}", "a file name inside the pack folder")
+        if info.get("files") is not None and not _plain_name(info.get("files")):
+            bad(f"splits.{split}.files", "a file name inside the pack folder")
 
 
 def open_packed(source: Path, split: str, size: int | None, strict: bool) -> PackedDataset:
@@ -101,4 +149,5 @@ def splits(root: Path) -> list[str]:
 
 FORMAT = register_format(Format(name="packed", priority=10, detect=detect, open=open_split, splits=splits))
 
-__all__ = ["FORMAT", "PACK_FORMAT", "PACK_META", "PackedDataset", "open_packed", "read_pack_meta"]
+__all__ = ["FORMAT", "PACK_FORMAT", "PACK_META", "PackedDataset", "check_pack_meta", "open_packed",
+           "read_pack_meta"]

@@ -111,8 +111,12 @@ function cardRow(box, k, v) {
 
 function fmtAccuracy(acc) {
   if (!acc) return "not measured";
-  return Object.entries(acc).map(([k, v]) =>
-    k.includes("error") ? k.replace(/_/g, " ") + " " + (100 * v).toFixed(1) + "%" : k + " " + v).join(" \u00b7 ");
+  return Object.entries(acc).map(([k, v]) => {
+    if (k === "publisher" && v && typeof v === "object")   // named weights: the publisher's own measurement
+      return "publisher: top-1 " + v.top1 + "% \u00b7 top-5 " + v.top5 + "% (" + (v.crops || 1) + "-crop, " +
+        (v.split || "") + ")";
+    return k.includes("error") ? k.replace(/_/g, " ") + " " + (100 * v).toFixed(1) + "%" : k + " " + v;
+  }).join(" \u00b7 ");
 }
 
 async function loadModel() {
