@@ -95,7 +95,7 @@ def prepare_data(cfg: TrainConfig, weights_prep: dict | None = None, splits: tup
     normalize = resolve_normalize(cfg)
     std = list(stats.std) if normalize == "standard" else [1.0] * len(mean)
     order = "RGB"
-    if weights_prep and "mean" in weights_prep and "std" in weights_prep and cfg.normalize == "auto":
+    if weights_prep and "mean" in weights_prep and "std" in weights_prep and cfg.normalize in (None, "auto"):
         if len(weights_prep["mean"]) != train_set.channels:
             raise ConfigError(f"--weights take {len(weights_prep['mean'])}-channel images; {cfg.data} has "
                               f"{train_set.channels}-channel images")
