@@ -8,7 +8,7 @@ keyword argument, is not None and is kept: every flag overrides its recipe's val
   0.9, weight decay 0.0005, lr 0.01 divided by 10 when the validation error stops improving, no warm-up, the
   network's own init (``paper``: N(0, 0.01), biases 1 in conv2, conv4, conv5, fc6, fc7), mean-subtracted 0-255
   input.  On a few thousand images this sits at ln(classes) (chance) for many epochs (the issue that made the
-  recipes: 89.2% top-1 error on 10 classes after 4 epochs).
+  recipes: 89.2% top-1 error on 10 classes after 4 epochs; reproduced here: 90.0%, and 8.5% with ``small``).
 - ``small``: the same network and optimizer from scratch on small data: He init (zero biases), inputs divided by the
   pixel std, batch 32, lr 0.02 warmed up linearly over the first 0.3 epoch, cosine decay (see ``SMALL_EVIDENCE``).
 - ``finetune``: a pretrained network with a new head: the head (fc8) at lr 0.01, every other layer at a tenth of
@@ -90,7 +90,8 @@ register_recipe(
 # loss at ln 10 from the second epoch on); `small` ends at 9.6%, 73.2% and 67.2%.  A learning-rate scan (0.005 to
 # 0.04, 60 steps) left the colour sets at ln 10 for every rate: what they need is steps (~150 at batch 32 before the
 # loss falls), hence batch 32 rather than 128 and a warm-up of only 0.3 epoch; cosine decay needs no validation
-# signal to lower the rate.
+# signal to lower the rate.  The issue's own case, 10 classes of 28-px grayscale PNGs (4,000 training images) at the
+# default 256 -> 224 px: paper 90.0%, small 8.5% after 4 epochs.
 register_recipe(
     "small", "from scratch on a small dataset (He init, standardised input, warm-up, cosine)", init="kaiming",
     batch_size=32, lr=0.02, momentum=0.9, weight_decay=0.0005, optimizer="paper", schedule="cosine",
