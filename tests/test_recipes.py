@@ -117,6 +117,9 @@ def test_auto_choice_and_its_line():
     assert choose_recipe(cfg(), SMALL_DATA_LIMIT) == (
         "paper", "auto: 100,000 training images >= 100,000; --recipe small for the small-data recipe")
     assert choose_recipe(cfg(recipe="paper"), 10) == ("paper", "--recipe paper")
+    assert choose_recipe(cfg(weights="w.pt"), 10) == (
+        "finetune", "auto: --weights given; --recipe small or --recipe paper to train every layer at one learning rate")
+    assert choose_recipe(cfg(weights="w.pt", recipe="small"), 10)[0] == "small"
     with pytest.raises(ConfigError, match="recipe auto: needs the number of training images"):
         resolve_recipe(cfg())
 
