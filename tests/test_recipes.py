@@ -335,3 +335,34 @@ def test_plateau_warning_points_to_the_small_recipe():
     assert paper.endswith("try --recipe small, --init caffe, --init kaiming, a lower --lr, or more epochs.")
     assert flat_loss_hint(2.305, 10, "kaiming", "small").endswith("try --init caffe, a lower --lr, or more epochs.")
     assert flat_loss_hint(1.9, 10, "paper", "paper") is None
+
+
+def test_weights_take_the_finetune_recipe_with_freeze(tiny_data, tmp_path):
+    """--weights: auto takes finetune (head at lr, the rest at lr/10); --freeze conv2 keeps conv1/conv2 as loaded."""
+    from alexnet.checkpoint import load_checkpoint
+    from test_weights import _small_paper_checkpoint
+
+    src = _small_paper_checkpoint(tmp_path / "src.pt", classes=5)
+
+    def run_cfg(out):
+        return TrainConfig(data=str(tiny_data), out=str(tmp_path / out), weights=str(tmp_path / "src.pt"), epochs=1,
+                           batch_size=4, steps_per_epoch=2, val_every=0, device="cpu", precision="fp32",
+                           progress=False, freeze="conv2")
+
+    lines = []
+    looked = Trainer(run_cfg("setup"), printer=lines.append)
+    looked.setup()
+    looked.run.close()
+    assert lines[0] == ("recipe: finetune (auto: --weights given; --recipe small or --recipe paper to train every "
+                        "layer at one learning rate); set explicitly, over the recipe: batch_size 4")
+    groups = {g["name"]: g for g in looked.optimizer.param_groups}
+    assert groups["head"]["lr"] == pytest.approx(0.01) and groups["pretrained"]["lr"] == pytest.approx(0.001)
+    names = {id(p): n for n, p in looked.model.named_parameters()}
+    assert sorted(names[id(p)] for p in groups["head"]["params"]) == ["fc8.bias", "fc8.weight"]
+    assert len(groups["pretrained"]["params"]) == 10 and not any(   # conv3..fc7, weight and bias each
+        names[id(p)].startswith(("conv1.", "conv2.")) for p in groups["pretrained"]["params"])
+    train(run_cfg("ft"), printer=quiet)
+    trained = load_checkpoint(tmp_path / "ft" / "last.pt").state_dict
+    for k in ("conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias"):
+        assert torch.equal(trained[k], src.state_dict[k]), k            # frozen: exactly the pretrained tensors
+    assert not torch.equal(trained["conv3.weight"], src.state_dict["conv3.weight"])
