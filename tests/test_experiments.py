@@ -232,7 +232,9 @@ def test_relu_vs_tanh_defaults_are_the_papers_threshold_with_both_inits():
     d = EXPERIMENTS["relu-vs-tanh"].defaults
     assert d is DEFAULTS
     assert d["threshold"] == 0.25 and len(d["seeds"]) >= 3 and d["inits"] == ("kaiming", "paper")
-    assert d["epochs"] >= 12                  # tanh needs about 9 epochs to 25% with He init (the module's comment)
+    # measured (the module's comment): tanh under the paper's init needs 34-36 epochs to 25%, ReLU there is best at
+    # lr 0.003, tanh at 0.01
+    assert d["epochs"] >= 40 and {0.003, 0.01} <= set(d["lr_grid"])
     cfg = ExperimentConfig(out="o").resolve(d)
     assert cfg.inits == ("kaiming", "paper") and cfg.to_dict()["inits"] == ["kaiming", "paper"]
     args = type("A", (), {f.name: None for f in __import__("dataclasses").fields(ExperimentConfig)})()

@@ -71,7 +71,7 @@ def register(sub) -> None:
                     "and raise --epochs/--seeds/--resize/--crop/--fc-size for the paper's scale.\n\n"
                     "examples:\n"
                     "  alexnet experiment list\n"
-                    "  alexnet experiment relu-vs-tanh --out runs/exp/relu-vs-tanh --seeds 0 1 2\n"
+                    "  alexnet experiment relu-vs-tanh --out runs/exp/relu-vs-tanh --inits paper --seeds 0 1 2 3\n"
                     "  alexnet experiment lrn --out runs/exp/lrn --epochs 10\n"
                     "  alexnet experiment relu-vs-tanh --data data/cifar10 --epochs 40 --lr-grid 0.03 0.01 0.003\n"
                     "  alexnet experiment filters --checkpoint runs/demo/best.pt --out runs/exp/filters\n"
@@ -118,7 +118,8 @@ def _add_training_flags(p) -> None:
     p.add_argument("--recipe", choices=RECIPE_CHOICES, default=None,
                    help="training recipe; its values fill every setting not given "
                         + experiment_defaults("recipe"))
-    p.add_argument("--init", choices=INITS, default=None, help="weight initialization (default: the recipe's)")
+    p.add_argument("--init", choices=INITS, default=None,
+                   help="weight initialization (default: the recipe's; relu-vs-tanh: --inits)")
     p.add_argument("--schedule", choices=SCHEDULES, default=None,
                    help="learning-rate schedule " + experiment_defaults("schedule"))
     p.add_argument("--resize", type=int, default=None,
