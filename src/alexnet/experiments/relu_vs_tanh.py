@@ -240,7 +240,7 @@ def _markdown(exp: Experiment, cfg: ExperimentConfig, data: Path, rows: list[dic
         ("epochs", f"epochs to {thr}"), ("first", f"first epoch ≤ {thr}"), ("final", "final train top-1 %"),
         ("val", "val top-1 %"), ("secs", "train s")]), ""]
     for s in (s for s in summary if s["row"].startswith("speed-up")):
-        lines.append(f"Measured with the {s['init']} init: " + _measured(s, thr, cfg.epochs))
+        lines.append(f"- Measured with the {s['init']} init: " + _measured(s, thr, cfg.epochs))
     lines += ["", "![relu-vs-tanh](relu-vs-tanh.png)"]
     return "\n".join(lines)
 
