@@ -13,7 +13,8 @@ from alexnet.config import TrainConfig
 # option name -> the library's list it must equal, wherever a verb offers it
 EXPECTED = {
     "--arch": choices.ARCHS, "--dataset": choices.DATASET_KINDS, "--schedule": choices.SCHEDULES,
-    "--init": choices.INITS, "--precision": choices.PRECISIONS, "--lrn-convention": choices.LRN_CONVENTIONS,
+    "--init": choices.INITS, "--inits": choices.INITS, "--precision": choices.PRECISIONS,
+    "--lrn-convention": choices.LRN_CONVENTIONS,
     "--activation": choices.ACTIVATIONS, "--optimizer": choices.OPTIMIZERS, "--normalize": choices.NORMALIZATIONS,
     "--format": choices.EXPORT_FORMATS, "--lrn-backend": choices.LRN_BACKENDS, "--towers": choices.TOWERS,
     "--split": choices.SPLITS, "--crops": choices.EVAL_CROPS, "--val-crops": choices.EVAL_CROPS,

@@ -4,6 +4,7 @@ import csv
 import json
 import math
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -198,23 +199,107 @@ def test_relu_vs_tanh_end_to_end_through_the_cli(tiny, capsys):
     out = tiny / "relu"
     argv = ["experiment", "relu-vs-tanh", "--data", str(tiny / "data"), "--out", str(out), "--epochs", "2",
             "--seeds", "0", "1", "--batch-size", "6", "--steps-per-epoch", "1", "--threshold", "0.9",
-            "--lr-relu", "0.02", "--lr-tanh", "0.01", "--workers", "0", "--no-progress", "--json"]
+            "--lr-relu", "0.02", "--lr-tanh", "0.01", "--inits", "paper", "--workers", "0", "--no-progress",
+            "--json"]
     assert main(argv) == 0
     result = json.loads(capsys.readouterr().out)
     rows = result["rows"]
-    assert [(r["activation"], r["seed"], r["lr"]) for r in rows] == [
-        ("relu", 0, 0.02), ("tanh", 0, 0.01), ("relu", 1, 0.02), ("tanh", 1, 0.01)]
+    # --inits paper: only the paper's init, no lr search (both lrs given)
+    assert [(r["init"], r["activation"], r["seed"], r["lr"], r["stage"]) for r in rows] == [
+        ("paper", "relu", 0, 0.02, "final"), ("paper", "tanh", 0, 0.01, "final"),
+        ("paper", "relu", 1, 0.02, "final"), ("paper", "tanh", 1, 0.01, "final")]
     for r in rows:
         assert {"epochs_to_threshold", "first_epoch_at_threshold", "threshold", "train_error_curve"} <= set(r)
         assert len(r["train_error_curve"]) == 2 and r["config"].startswith("arch=cifar activation=")
+    assert [s["init"] for s in result["summary"]] == ["paper"] * 3
     assert result["summary"][-1]["row"].startswith("speed-up")
     assert (out / "relu-vs-tanh.png").stat().st_size > 0 and (out / "relu-vs-tanh.csv").is_file()
-    cfg = json.loads((out / "runs" / "relu-lr0.02-seed1" / "config.json").read_text())["train"]
+    assert sorted(p.name for p in (out / "runs").iterdir()) == [
+        "paper-relu-lr0.02-seed0", "paper-relu-lr0.02-seed1", "paper-tanh-lr0.01-seed0", "paper-tanh-lr0.01-seed1"]
+    cfg = json.loads((out / "runs" / "paper-relu-lr0.02-seed1" / "config.json").read_text())["train"]
     assert cfg["weight_decay"] == 0 and not (cfg["flip"] or cfg["random_crop"] or cfg["lighting"])
-    assert cfg["model"]["dropout"] == 0
+    assert cfg["model"]["dropout"] == 0 and cfg["model"]["init"] == "paper"
+    assert json.loads((out / "relu-vs-tanh.json").read_text())["config"]["inits"] == ["paper"]
     # a second run with the same settings reuses the finished runs
     assert main(argv[:-1]) == 0
     assert capsys.readouterr().out.count("reusing the finished run") == 4
+
+
+def test_relu_vs_tanh_defaults_are_the_papers_threshold_with_both_inits():
+    from alexnet.cli.experiment import config_from_args
+    from alexnet.experiments.relu_vs_tanh import DEFAULTS
+
+    d = EXPERIMENTS["relu-vs-tanh"].defaults
+    assert d is DEFAULTS
+    assert d["threshold"] == 0.25 and len(d["seeds"]) >= 3 and d["inits"] == ("kaiming", "paper")
+    # measured (the module's comment): tanh under the paper's init needs 34-36 epochs to 25%, ReLU there is best at
+    # lr 0.003, tanh at 0.01
+    assert d["epochs"] >= 40 and {0.003, 0.01} <= set(d["lr_grid"])
+    cfg = ExperimentConfig(out="o").resolve(d)
+    assert cfg.inits == ("kaiming", "paper") and cfg.to_dict()["inits"] == ["kaiming", "paper"]
+    args = type("A", (), {f.name: None for f in __import__("dataclasses").fields(ExperimentConfig)})()
+    args.inits = ["paper"]
+    assert config_from_args(args).inits == ("paper",)
+    with pytest.raises(ConfigError, match=r"^--inits: 'he' is not one of paper, caffe, kaiming, default$"):
+        ExperimentConfig(inits=("he",)).resolve({})
+    with pytest.raises(ConfigError, match="^--inits: an init is repeated in"):
+        ExperimentConfig(inits=("paper", "paper")).resolve({})
+    with pytest.raises(ConfigError, match="^--inits: give at least one init$"):
+        ExperimentConfig(inits=()).resolve({})
+
+
+def test_relu_vs_tanh_summary_per_init():
+    rows = [{**_relu_tanh_row(a, seed, e), "init": init}
+            for init, base in (("kaiming", 1.0), ("paper", 2.0))
+            for seed in (0, 1) for a, e in (("relu", base + seed), ("tanh", 4 * base + 2 * seed))]
+    s = summarize(rows, horizon=20)
+    assert [(r["init"], r["row"][:8]) for r in s] == [
+        ("kaiming", "relu"), ("kaiming", "tanh"), ("kaiming", "speed-up"),
+        ("paper", "relu"), ("paper", "tanh"), ("paper", "speed-up")]
+    assert s[0]["epochs_to_threshold_mean"] == 1.5 and s[1]["epochs_to_threshold_mean"] == 5.0
+    assert s[2]["speedup_mean"] == pytest.approx((4 / 1 + 6 / 2) / 2)
+    assert s[3]["epochs_to_threshold_mean"] == 2.5 and s[4]["epochs_to_threshold_mean"] == 9.0
+    assert s[5]["speedup_mean"] == pytest.approx((8 / 2 + 10 / 3) / 2)
+
+
+def test_relu_vs_tanh_runs_each_init_with_its_own_lr_search(tiny):
+    msgs = []
+    out = tiny / "relu-inits"
+    cfg = tiny_cfg(tiny, "relu-inits", epochs=1, seeds=(0, 1), resize=36, crop=32, steps_per_epoch=1,
+                   threshold=0.9, lr_grid=(0.02, 0.01))
+    res = run_experiment("relu-vs-tanh", cfg, printer=msgs.append)
+    assert res.rows[0]["init"] == "kaiming"             # the default inits: kaiming, then paper
+    search = [(r["init"], r["activation"], r["lr"]) for r in res.rows if r["stage"] == "lr-search"]
+    assert search == [(i, a, lr) for i in ("kaiming", "paper") for a in ("relu", "tanh") for lr in (0.02, 0.01)]
+    chosen = [m for m in msgs if m.startswith("[relu-vs-tanh] ") and " chosen from " in m]
+    assert [m.split(":")[0] for m in chosen] == [f"[relu-vs-tanh] {i} init, {a}" for i in ("kaiming", "paper")
+                                                 for a in ("relu", "tanh")]
+    final = [r for r in res.rows if r["stage"] == "final"]
+    assert [(r["init"], r["activation"], r["seed"]) for r in final] == [
+        (i, a, s) for i in ("kaiming", "paper") for s in (0, 1) for a in ("relu", "tanh")]
+    # each init's TrainConfig carries that init (over the small recipe's kaiming) and its input scaling
+    for r in res.rows:
+        saved = json.loads((Path(r["run_dir"]) / "config.json").read_text())
+        assert saved["train"]["model"]["init"] == r["init"] and saved["train"]["recipe"] == "small"
+        assert saved["train"]["normalize"] == "auto" and Path(r["run_dir"]).name.startswith(r["init"] + "-")
+    # the input scaling each init was made for: standardised for He's, mean-subtracted 0-255 for the paper's
+    for init, normalize in (("kaiming", "standard"), ("paper", "paper")):
+        run_dir = Path(next(r["run_dir"] for r in final if r["init"] == init))
+        assert torch.load(run_dir / "last.pt", weights_only=False)["data"]["normalize"] == normalize
+    assert len({r["run_dir"] for r in final}) == 8
+    assert [(s["init"], s["row"][:8]) for s in res.summary] == [
+        (i, row) for i in ("kaiming", "paper") for row in ("relu", "tanh", "speed-up")]
+    md = (out / "relu-vs-tanh.md").read_text()
+    assert "inits kaiming, paper" in md and "| init |  | lr |" in md and "| stage | init | activation |" in md
+    assert "`paper`: the paper's, cuda-convnet's for this network" in md and "N(0, 1e-4) in conv1" in md
+    assert "`kaiming`: He's, the `small` recipe's" in md
+    assert md.count("Measured with the ") == 2 and "Measured with the paper init: " in md
+    assert "threshold: 90% training error" in md
+    # the same command again: every run (8 lr-search runs, 8 final runs) is reused
+    msgs.clear()
+    run_experiment("relu-vs-tanh", cfg, printer=msgs.append)
+    assert sum("reusing the finished run" in m for m in msgs) == 16
+    assert not any(": training (" in m for m in msgs)
 
 
 def test_filters_and_neighbours_end_to_end(tiny):
@@ -247,6 +332,11 @@ def test_user_mistakes_are_one_line_errors(tiny, capsys):
     assert len(err) == 1 and "--arch cifar" in err[0]
     assert main(["experiment", "relu-vs-tanh", "--seeds", "1", "1", "--out", str(tiny / "bad")]) == 1
     assert "repeated" in capsys.readouterr().err
+    assert main(["experiment", "relu-vs-tanh", "--init", "paper", "--data", str(tiny / "data"),
+                 "--out", str(tiny / "bad")]) == 1
+    assert capsys.readouterr().err.strip() == ("alexnet experiment: error: --init paper: relu-vs-tanh runs once per "
+                                               "init of --inits "
+                                               "(default: kaiming paper); give --inits paper")
     assert main(["experiment", "list"]) == 0
     assert "relu-vs-tanh" in capsys.readouterr().out
 
@@ -293,4 +383,5 @@ def test_help_lists_the_choices_and_states_every_default(capsys, monkeypatch):
     epochs = {name: e.defaults["epochs"] for name, e in EXPERIMENTS.items()}
     assert f"(default: {epochs['relu-vs-tanh']} for relu-vs-tanh; " in text
     assert f"else {epochs['towers']})" in text
+    assert "--inits {" + ",".join(choices.INITS) + "} [{" in text and "(default: kaiming paper)" in text
     assert re.search(r"--synth-classes SYNTH_CLASSES\s+classes \(default: 10\)", text)   # argparse shows it

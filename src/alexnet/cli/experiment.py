@@ -15,8 +15,8 @@ from ..experiments.records import (
 )
 from ..experiments.runs import FC_SIZED_ARCHS
 
-# Config fields given by the flags of the same name (seeds and lr_grid are lists: tuples in the config).
-LIST_FIELDS = ("seeds", "lr_grid")
+# Config fields given by the flags of the same name (seeds, lr_grid and inits are lists: tuples in the config).
+LIST_FIELDS = ("seeds", "lr_grid", "inits")
 FIELDS = tuple(f.name for f in dataclasses.fields(ExperimentConfig) if f.name not in LIST_FIELDS)
 # The experiments whose network --arch chooses (relu-vs-tanh, towers, filters and neighbours fix theirs).
 ARCH_EXPERIMENTS = ("lrn", "overlap-pool", "dropout", "augment")
@@ -71,7 +71,7 @@ def register(sub) -> None:
                     "and raise --epochs/--seeds/--resize/--crop/--fc-size for the paper's scale.\n\n"
                     "examples:\n"
                     "  alexnet experiment list\n"
-                    "  alexnet experiment relu-vs-tanh --out runs/exp/relu-vs-tanh --seeds 0 1 2\n"
+                    "  alexnet experiment relu-vs-tanh --out runs/exp/relu-vs-tanh --inits paper --seeds 0 1 2 3\n"
                     "  alexnet experiment lrn --out runs/exp/lrn --epochs 10\n"
                     "  alexnet experiment relu-vs-tanh --data data/cifar10 --epochs 40 --lr-grid 0.03 0.01 0.003\n"
                     "  alexnet experiment filters --checkpoint runs/demo/best.pt --out runs/exp/filters\n"
@@ -118,7 +118,8 @@ def _add_training_flags(p) -> None:
     p.add_argument("--recipe", choices=RECIPE_CHOICES, default=None,
                    help="training recipe; its values fill every setting not given "
                         + experiment_defaults("recipe"))
-    p.add_argument("--init", choices=INITS, default=None, help="weight initialization (default: the recipe's)")
+    p.add_argument("--init", choices=INITS, default=None,
+                   help="weight initialization (default: the recipe's; relu-vs-tanh: --inits)")
     p.add_argument("--schedule", choices=SCHEDULES, default=None,
                    help="learning-rate schedule " + experiment_defaults("schedule"))
     p.add_argument("--resize", type=int, default=None,
@@ -154,6 +155,10 @@ def _add_experiment_flags(p) -> None:
     g.add_argument("--lr-grid", type=float, nargs="+", default=None,
                    help="choose each activation's lr from these on the first seed (as the paper tuned them apart) "
                         + experiment_defaults("lr_grid"))
+    g.add_argument("--inits", choices=INITS, nargs="+", default=None,
+                   help="run the whole experiment (lr search, then every seed) once per weight initialization; "
+                        "paper: cuda-convnet's for this network (conv1 std 1e-4, the others 1e-2, zero biases), "
+                        "kaiming: He's, the small recipe's " + experiment_defaults("inits", only=("relu-vs-tanh",)))
     g = p.add_argument_group("filters / neighbours")
     g.add_argument("--checkpoint", default=None,
                    help="use this trained network (default: a brief training run of the scaled paper network)")

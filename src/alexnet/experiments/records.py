@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..choices import INITS
 from ..errors import ConfigError
 
 Printer = Callable[[str], None]
@@ -55,6 +56,7 @@ class ExperimentConfig:
     lr_relu: float | None = None
     lr_tanh: float | None = None
     lr_grid: tuple | None = None            # choose each activation's lr from these (the paper tuned them apart)
+    inits: tuple | None = None              # the whole experiment once per init (alexnet.choices.INITS)
     # filters / neighbours (Figures 3 and 4)
     checkpoint: str | None = None           # a trained checkpoint instead of a brief training run
     queries: int | None = None
@@ -70,7 +72,7 @@ class ExperimentConfig:
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        for k in ("seeds", "lr_grid"):
+        for k in ("seeds", "lr_grid", "inits"):
             if d[k] is not None:
                 d[k] = list(d[k])
         return d
@@ -90,6 +92,15 @@ class ExperimentConfig:
                 raise ConfigError(f"--seeds: a seed is repeated in {list(cfg.seeds)}")
         if cfg.lr_grid is not None:
             cfg = dataclasses.replace(cfg, lr_grid=tuple(float(x) for x in cfg.lr_grid))
+        if cfg.inits is not None:
+            cfg = dataclasses.replace(cfg, inits=tuple(str(i) for i in cfg.inits))
+            if not cfg.inits:
+                raise ConfigError("--inits: give at least one init")
+            if len(set(cfg.inits)) != len(cfg.inits):
+                raise ConfigError(f"--inits: an init is repeated in {list(cfg.inits)}")
+            unknown = [i for i in cfg.inits if i not in INITS]
+            if unknown:
+                raise ConfigError(f"--inits: {unknown[0]!r} is not one of {', '.join(INITS)}")
         checks = [(cfg.epochs is None or cfg.epochs >= 1, "--epochs must be >= 1"),
                   (cfg.threshold is None or 0 < cfg.threshold < 1, "--threshold is a training error in (0, 1)"),
                   (cfg.train_eval_images is None or cfg.train_eval_images >= 0, "--train-eval-images must be >= 0"),

@@ -153,14 +153,17 @@ def finish(result: Result, cfg: ExperimentConfig, markdown: str, printer: Printe
     return result
 
 
-def setup_line(cfg: ExperimentConfig, data: Path, arch: str, tcfg, show_lr: bool = True) -> str:
-    """One sentence naming the data and the settings every variant shares (for the markdown)."""
+def setup_line(cfg: ExperimentConfig, data: Path, arch: str, tcfg, show_lr: bool = True,
+               init: str | None = None) -> str:
+    """One sentence naming the data and the settings every variant shares (for the markdown); ``init`` replaces the
+    config's init (an experiment that runs several)."""
     model = tcfg.model
     size = f"{tcfg.resize}->{tcfg.crop} px" if tcfg.resize else "native size"
     bits = [f"data `{data}`", f"arch `{arch}`", size, f"{tcfg.epochs} epoch{'s' if tcfg.epochs != 1 else ''}",
             f"batch {tcfg.batch_size}"]
     bits.append(f"lr {tcfg.lr:g} ({tcfg.schedule})" if show_lr else f"{tcfg.schedule} lr")
-    bits += [f"recipe {tcfg.recipe}", f"init {model.get('init') or 'as the network'}",
+    init_text = f"inits {init}" if init and "," in init else f"init {init or model.get('init') or 'as the network'}"
+    bits += [f"recipe {tcfg.recipe}", init_text,
              f"weight decay {tcfg.weight_decay:g}"]
     if "fc_size" in model:
         bits.append(f"fc6/fc7 {model['fc_size']} units")
