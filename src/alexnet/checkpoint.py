@@ -345,3 +345,34 @@ def load_state_dict_checked(model: torch.nn.Module, state: Mapping[str, torch.Te
                                   f"architecture {arch!r} expects {str(v.dtype).removeprefix('torch.')} (a "
                                   f"floating-point tensor); the file is corrupt or mislabelled")
     model.load_state_dict(state, strict=True)
+# --- which file a resumed run continues from ---------------------------------------------------------------
+def _training_state(path: Path) -> Checkpoint:
+    ckpt = load_checkpoint(path)
+    if not ckpt.resumable:
+        raise CheckpointError(f"{path}: not a resumable training checkpoint (no train state)")
+    return ckpt
+
+
+def newest_training_state(resume: str | os.PathLike, say: Callable[[str], None]) -> tuple[Path, Checkpoint]:
+    """(file, checkpoint) to resume from: a checkpoint file as given, or in a run folder the readable one of
+    last.pt / best.pt with the most steps (last.pt normally: it holds every epoch and mid-epoch save since the best
+    one). An unreadable newer file is reported and the next one taken; none readable is a one-line error."""
+    resume = Path(resume)
+    if not resume.is_dir():
+        return resume, _training_state(resume)
+    found, problems = [], []
+    for name in ("last.pt", "best.pt"):
+        if (resume / name).exists():
+            try:
+                found.append((resume / name, _training_state(resume / name)))
+            except CheckpointError as e:
+                problems.append(str(e))
+    if not found:
+        detail = "; ".join(problems) or "it holds no last.pt or best.pt"
+        raise CheckpointError(f"--resume {resume}: no readable training checkpoint ({detail})")
+    path, ckpt = max(found, key=lambda pc: int(pc[1].step))   # max keeps the first (last.pt) on a tie
+    for problem in problems:
+        say(f"warning: {problem}; resuming from {path.name} instead")
+    return path, ckpt
+
+

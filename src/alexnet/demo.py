@@ -105,23 +105,30 @@ def run_demo(cfg: DemoConfig, printer=print) -> dict:
     write_text_atomic(out / "summary.json", json.dumps(result, indent=2) + "\n")
     files = sorted(p for p in out.iterdir() if p.is_file() and not p.name.startswith("."))
     result["files"] = [str(p) for p in files]
+    _print_summary(result, cfg.classes, files, out, printer)
+    return result
+
+
+def _print_summary(result: dict, classes: int, files: list, out: Path, printer) -> None:
+    """The demo's closing table: errors, speed, what conv1 learned, the files written."""
     printer("")
-    printer(f"AlexNet demo ({summary['device']}, {summary['precision']}): {cfg.classes}-class synthetic data, "
+    printer(f"AlexNet demo ({result['device']}, {result['precision']}): {classes}-class synthetic data, "
             f"{result['val_images']} validation images")
     printer(f"  {'':<10}{'top-1 error':>12}{'top-5 error':>13}")
     printer(f"  {'1 crop':<10}{100 * result['top1_error_1crop']:>11.1f}%{100 * result['top5_error_1crop']:>12.1f}%")
     printer(f"  {'10 crops':<10}{100 * result['top1_error_10crop']:>11.1f}%{100 * result['top5_error_10crop']:>12.1f}%")
-    printer(f"  epochs {result['epochs']}, wall time {wall / 60:.1f} min, training "
+    printer(f"  epochs {result['epochs']}, wall time {result['wall_seconds'] / 60:.1f} min, training "
             f"{result['train_images_per_second']:.0f} images/s")
-    printer(f"  conv1 colour specificity per tower: {', '.join(f'{s:.2f}' for s in spec)}; fc7 neighbours of the "
-            f"same class: {100 * nb['same_class_fraction']:.0f}%")
-    printer(f"  conv1 moved {100 * moved['relative_change']:.0f}% from its initialisation (|W - W0| / |W0|); "
+    spec = ", ".join(f"{s:.2f}" for s in result["tower_colour_specificity"])
+    printer(f"  conv1 colour specificity per tower: {spec}; fc7 neighbours of the "
+            f"same class: {100 * result['neighbours_same_class']:.0f}%")
+    printer(f"  conv1 moved {100 * result['conv1_relative_change']:.0f}% from its initialisation (|W - W0| / |W0|); "
             f"colour specificity of that change per tower: "
-            f"{', '.join(f'{s:.2f}' for s in moved['change_colour_specificity'])}")
+            f"{', '.join(f'{s:.2f}' for s in result['conv1_change_colour_specificity'])}")
     printer("written:")
     for p in files:
         printer(f"  {p}")
     tb = out / "tb"
     if tb.exists():
         printer(f"  {tb}/ (TensorBoard: tensorboard --logdir {tb})")
-    return result
+

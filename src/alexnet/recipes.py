@@ -21,6 +21,7 @@ To add a recipe: its name in ``alexnet.choices.RECIPES``, a ``register_recipe(..
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -164,5 +165,20 @@ def recipes_help() -> str:
         "\n".join(lines)
 
 
+def flat_loss_hint(train_loss: float, num_classes: int, init: str, recipe: str = "small") -> str | None:
+    """Caffe's bvlc_alexnet readme and many users report the loss stuck at ln(classes) with the paper's init."""
+    chance = math.log(num_classes)
+    if num_classes > 1 and abs(train_loss - chance) < 0.02 * chance:
+        others = ", ".join(([] if recipe == "small" else ["--recipe small"]) +
+                           [f"--init {i}" for i in ("caffe", "kaiming") if i != init])
+        why = ("the known AlexNet plateau (Caffe used biases of 0.1 and std 0.005 in fc6/fc7 for this reason)"
+               if init == "paper" else "a plateau")
+        return (f"training loss {train_loss:.3f} is still at ln({num_classes}) = {chance:.3f} (chance). "
+                f"Deep nets often "
+                f"sit there for a few epochs before they learn; with init={init!r} this is {why}. If it stays there, "
+                f"try {others}, a lower --lr, or more epochs.")
+    return None
+
+
 __all__ = ["Recipe", "RECIPE_REGISTRY", "SMALL_DATA_LIMIT", "register_recipe", "get_recipe", "choose_recipe",
-           "apply_recipe", "resolve_recipe", "recipe_fields", "recipes_help"]
+           "flat_loss_hint", "apply_recipe", "resolve_recipe", "recipe_fields", "recipes_help"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import random
 import re
 import sys
 from dataclasses import dataclass
@@ -188,3 +189,42 @@ def native_stderr_filtered(noise: re.Pattern = NATIVE_NOISE):
             if kept:
                 sys.stderr.write("".join(kept))
                 sys.stderr.flush()
+
+
+# --- process globals a run sets and restores ----------------------------------------------------------------
+def rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(_tupled(state["python"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _tupled(x):
+    return tuple(_tupled(i) for i in x) if isinstance(x, (list, tuple)) else x
+
+
+@contextlib.contextmanager
+def scoped_globals(deterministic: bool):
+    """Run with the RNGs and (when asked) deterministic algorithms, and put everything back afterwards."""
+    saved_rng = rng_state()
+    saved_det = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark,
+                 os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
+    if deterministic:
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    try:
+        yield
+    finally:
+        set_rng_state(saved_rng)
+        torch.use_deterministic_algorithms(saved_det[0])
+        torch.backends.cudnn.benchmark = saved_det[1]
+        if saved_det[2] is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)

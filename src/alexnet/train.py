@@ -16,7 +16,6 @@ the RNGs and the deterministic-algorithm switches are restored when ``fit`` retu
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import os
@@ -31,16 +30,26 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, newest_training_state  # noqa: F401 - re-exported
 from .config import TrainConfig
 from .data.validate import printable
 from .distributed import DistContext
-from .errors import CheckpointError, ConfigError, TrainingDiverged
+from .errors import ConfigError, TrainingDiverged
 from .metrics import TopKMeter
 from .progress import progress_bar
-from .recipes import resolve_recipe
+from .recipes import flat_loss_hint, resolve_recipe  # noqa: F401 - flat_loss_hint re-exported
 from .runfolder import METRIC_FIELDS, RUN_FILES, NullRunFolder, RunFolder  # noqa: F401 - re-exported
-from .runtime import autocast, import_compiler_quietly, resolve_device, resolve_precision, to_layout, tune_cpu_allocator
+from .runtime import (  # noqa: F401 - rng_state, set_rng_state, scoped_globals re-exported
+    autocast,
+    import_compiler_quietly,
+    resolve_device,
+    resolve_precision,
+    rng_state,
+    scoped_globals,
+    set_rng_state,
+    to_layout,
+    tune_cpu_allocator,
+)
 from .train_data import TrainData, default_sizes, open_splits, prepare_data  # noqa: F401 - default_sizes re-exported
 from .utils import check_writable
 
@@ -48,94 +57,9 @@ from .utils import check_writable
 RESUME_KEYS = ("arch", "batch_size", "seed", "optimizer", "weights", "bias_decay", "mean")
 
 
-def rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate(_tupled(state["python"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _tupled(x):
-    return tuple(_tupled(i) for i in x) if isinstance(x, (list, tuple)) else x
-
-
 def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
     # rank: every data-parallel process draws its own crops, flips, lighting and dropout (rank 0: as one process)
     return (seed * 1_000_003 + epoch * 7919 + rank * 104_729 + 12345) % (2 ** 63)
-
-
-@contextlib.contextmanager
-def scoped_globals(deterministic: bool):
-    """Run with the RNGs and (when asked) deterministic algorithms, and put everything back afterwards."""
-    saved_rng = rng_state()
-    saved_det = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark,
-                 os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
-    if deterministic:
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.benchmark = False
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    try:
-        yield
-    finally:
-        set_rng_state(saved_rng)
-        torch.use_deterministic_algorithms(saved_det[0])
-        torch.backends.cudnn.benchmark = saved_det[1]
-        if saved_det[2] is None:
-            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
-
-
-def flat_loss_hint(train_loss: float, num_classes: int, init: str, recipe: str = "small") -> str | None:
-    """Caffe's bvlc_alexnet readme and many users report the loss stuck at ln(classes) with the paper's init."""
-    chance = math.log(num_classes)
-    if num_classes > 1 and abs(train_loss - chance) < 0.02 * chance:
-        others = ", ".join(([] if recipe == "small" else ["--recipe small"]) +
-                           [f"--init {i}" for i in ("caffe", "kaiming") if i != init])
-        why = ("the known AlexNet plateau (Caffe used biases of 0.1 and std 0.005 in fc6/fc7 for this reason)"
-               if init == "paper" else "a plateau")
-        return (f"training loss {train_loss:.3f} is still at ln({num_classes}) = {chance:.3f} (chance). "
-                f"Deep nets often "
-                f"sit there for a few epochs before they learn; with init={init!r} this is {why}. If it stays there, "
-                f"try {others}, a lower --lr, or more epochs.")
-    return None
-
-
-def _training_state(path: Path) -> Checkpoint:
-    from .checkpoint import load_checkpoint
-
-    ckpt = load_checkpoint(path)
-    if not ckpt.resumable:
-        raise CheckpointError(f"{path}: not a resumable training checkpoint (no train state)")
-    return ckpt
-
-
-def newest_training_state(resume: str | os.PathLike, say: Callable[[str], None]) -> tuple[Path, Checkpoint]:
-    """(file, checkpoint) to resume from: a checkpoint file as given, or in a run folder the readable one of
-    last.pt / best.pt with the most steps (last.pt normally: it holds every epoch and mid-epoch save since the best
-    one). An unreadable newer file is reported and the next one taken; none readable is a one-line error."""
-    resume = Path(resume)
-    if not resume.is_dir():
-        return resume, _training_state(resume)
-    found, problems = [], []
-    for name in ("last.pt", "best.pt"):
-        if (resume / name).exists():
-            try:
-                found.append((resume / name, _training_state(resume / name)))
-            except CheckpointError as e:
-                problems.append(str(e))
-    if not found:
-        detail = "; ".join(problems) or "it holds no last.pt or best.pt"
-        raise CheckpointError(f"--resume {resume}: no readable training checkpoint ({detail})")
-    path, ckpt = max(found, key=lambda pc: int(pc[1].step))   # max keeps the first (last.pt) on a tie
-    for problem in problems:
-        say(f"warning: {problem}; resuming from {path.name} instead")
-    return path, ckpt
 
 
 @dataclass
