@@ -385,3 +385,21 @@ def test_help_lists_the_choices_and_states_every_default(capsys, monkeypatch):
     assert f"else {epochs['towers']})" in text
     assert "--inits {" + ",".join(choices.INITS) + "} [{" in text and "(default: kaiming paper)" in text
     assert re.search(r"--synth-classes SYNTH_CLASSES\s+classes \(default: 10\)", text)   # argparse shows it
+
+
+def test_a_run_in_progress_or_killed_is_not_a_finished_sibling(tmp_path):
+    """Two experiments writing into the same root at once (e.g. `--inits kaiming` and `--inits paper` side by
+    side): a sibling run folder with config.json but no metrics.csv yet is skipped, not an error."""
+    import json
+
+    from alexnet.experiments.runs import finished_run, identical_sibling_run
+    from alexnet.train import TrainConfig
+
+    tcfg = TrainConfig(data="d", out=str(tmp_path / "exp" / "runs" / "mine"), epochs=2)
+    other = tmp_path / "exp" / "runs" / "in-progress"
+    other.mkdir(parents=True)
+    (other / "config.json").write_text(json.dumps({"train": tcfg.to_dict()}))
+    assert finished_run(other, tcfg) is False
+    (other / "metrics.csv").write_text("epoch,train_loss\n1,not-a-number\n")      # a malformed table: skipped too
+    assert finished_run(other, tcfg) is False
+    assert identical_sibling_run(tmp_path / "exp" / "runs" / "mine", tcfg) is None

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 from ..config import TrainConfig
+from ..errors import AlexNetError
 from .records import SCALED_PAPER, SYNTH_DEFAULTS, ExperimentConfig, Printer, Variant
 
 # The paper's own networks (two towers and one), whose fc6/fc7 the experiments scale (--fc-size): owt keeps
@@ -95,8 +96,8 @@ def finished_run(run_dir: Path, tcfg: TrainConfig) -> bool:
     try:
         saved = json.loads((run_dir / "config.json").read_text())["train"]
         rows = read_metrics(run_dir)
-    except (OSError, ValueError, KeyError):
-        return False
+    except (OSError, ValueError, KeyError, AlexNetError):   # not (yet) a finished run: a run in progress elsewhere,
+        return False                                        # a killed one, a malformed metrics.csv
     want = json.loads(json.dumps(tcfg.to_dict()))
     same = all(saved.get(k) == v for k, v in want.items() if k not in VOLATILE_FIELDS and k != "model")
     same = same and canonical_model(saved.get("arch"), saved.get("model")) == canonical_model(want["arch"],
