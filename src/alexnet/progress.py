@@ -18,7 +18,8 @@ _COUNT = re.compile(r"\d+(\.\d+)?[kMG]?/\d+(\.\d+)?[kMG]?")   # tqdm's n/total
 
 
 class _LineWriter:
-    """A file for tqdm that turns each in-place redraw into one finished line.  Blank clears are dropped, and so
+    """A file for tqdm that turns each in-place redraw into one finished line.  Blank clears are dropped, so is the
+    opening 0/N line (a loop shorter than the interval writes nothing: the line after it says what it did), and so
     is a redraw at the same count as the line before (tqdm redraws the last state when it closes)."""
 
     def __init__(self, stream):
@@ -29,7 +30,8 @@ class _LineWriter:
         line = text.replace("\r", "").strip()
         count = _COUNT.search(line)
         key = line[:count.end()] if count else line
-        if line and key != self.last_count:
+        started = not (count and count.group(0).startswith("0/"))      # "0/93": nothing done yet, nothing to say
+        if line and started and key != self.last_count:
             self.stream.write(line + "\n")
             self.last_count = key
         return len(text)
