@@ -20,12 +20,7 @@ def plot_variant_curves(runs: list[dict], out_png: Path, title: str, keys=("trai
     fig, axes = plt.subplots(1, len(keys), figsize=(max(7.5, 5.5 * len(keys)), 4.2), squeeze=False)
     for ax, key, label in zip(axes[0], keys, labels):
         _draw_curves(ax, runs, key, label, styles, threshold, chance)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    with atomic_output(out_png) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    return out_png
+    return _save(fig, title, out_png)
 
 
 
@@ -43,6 +38,13 @@ def plot_curve_panels(panels: list[tuple[str, list[dict]]], out_png: Path, title
                              sharey=True)
     for ax, (label, runs) in zip(axes[0], panels):
         _draw_curves(ax, runs, key, label, styles, threshold, chance)
+    return _save(fig, title, out_png)
+
+
+def _save(fig, title: str, out_png: Path) -> Path:
+    """Title, layout, written atomically, closed."""
+    import matplotlib.pyplot as plt
+
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     with atomic_output(out_png) as tmp:
