@@ -366,9 +366,42 @@ def test_trainer_wires_bias_decay_and_resume_refuses_a_change(tiny_data, tmp_pat
     ck = load_checkpoint(tmp_path / "r" / "last.pt")
     groups = ck.optimizer["param_groups"]
     assert [g["weight_decay"] for g in groups] == [0.0005, 0.0] and len(groups[1]["params"]) == 8   # 8 biases
+    more = {k: v for k, v in base.items() if k != "epochs"}
     with pytest.raises(ConfigError, match="bias_decay was False in that run, now True"):
-        Trainer(TrainConfig(out=str(tmp_path / "r"), epochs=2, **{k: v for k, v in base.items() if k != "epochs"})
-                ).fit(resume=tmp_path / "r")
+        Trainer(TrainConfig(out=str(tmp_path / "r"), epochs=2, bias_decay=True, **more)).fit(resume=tmp_path / "r")
+    # left unset, a resumed run keeps its own setting (not the recipe's): the biases stay undecayed
+    Trainer(TrainConfig(out=str(tmp_path / "r"), epochs=2, **more)).fit(resume=tmp_path / "r")
+    ck = load_checkpoint(tmp_path / "r" / "last.pt")
+    assert ck.epoch == 2 and ck.train_config["bias_decay"] is False
+    assert [g["weight_decay"] for g in ck.optimizer["param_groups"]] == [0.0005, 0.0]
+
+
+def test_the_paper_recipe_subtracts_the_mean_image_and_decays_no_biases():
+    """Section 2's mean image and the authors' weights-only decay are the paper recipe's; small and finetune keep
+    the per-channel mean and decay every parameter; a flag still wins."""
+    from alexnet.recipes import resolve_recipe
+    from alexnet.train import TrainConfig
+
+    paper, _ = resolve_recipe(TrainConfig(data="d", out="o", recipe="paper"))
+    assert (paper.mean, paper.bias_decay) == ("image", False)
+    small, _ = resolve_recipe(TrainConfig(data="d", out="o", recipe="small"))
+    assert (small.mean, small.bias_decay) == ("channel", True)
+    mine, line = resolve_recipe(TrainConfig(data="d", out="o", recipe="paper", mean="channel", bias_decay=True))
+    assert (mine.mean, mine.bias_decay) == ("channel", True) and "mean channel" in line
+
+
+def test_a_run_from_before_these_switches_resumes_with_what_it_did(tiny_data, tmp_path):
+    """The frozen version-1 checkpoint (channel mean, biases decayed, no recipe) resumes under today's paper
+    recipe without a flag: the run's own values (and, for fields newer than it, the code's behaviour then)."""
+    from alexnet.recipes import inherit_run_settings
+    from alexnet.train import TrainConfig
+
+    saved = load_checkpoint(Path(__file__).parent / "data" / "v1" / "last.pt").train_config
+    assert "mean" not in saved and "bias_decay" not in saved
+    cfg = inherit_run_settings(TrainConfig(data="d", out="o", recipe="paper"), saved)
+    assert (cfg.mean, cfg.bias_decay, cfg.batch_size) == ("channel", True, saved["batch_size"])
+    explicit = inherit_run_settings(TrainConfig(data="d", out="o", recipe="paper", mean="image"), saved)
+    assert explicit.mean == "image"       # a flag is the user's: the resume check then refuses the change
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -67,8 +67,9 @@ class TrainConfig:
                               recipe=True)
     momentum: float | None = option(help="momentum (section 5: 0.9)", recipe=True)
     weight_decay: float | None = option(help="weight decay (section 5: 0.0005)", recipe=True)
-    bias_decay: bool = option(True, "weight decay on the biases too (section 5's rule applied to every parameter; "
-                              "cuda-convnet (wc=0) and Caffe's bvlc_alexnet (decay_mult 0) give biases none)")
+    bias_decay: bool | None = option(help="weight decay on the biases too (section 5's rule applied to every "
+                                     "parameter; cuda-convnet (wc=0) and Caffe's bvlc_alexnet (decay_mult 0) give "
+                                     "biases none: the paper recipe's choice)", recipe=True)
     optimizer: str | None = option(help="paper: section 5's update (lr inside the velocity); sgd: torch.optim.SGD",
                                    choices=choices.OPTIMIZERS, recipe=True)
     schedule: str | None = option(help="learning-rate schedule (paper: plateau, divide by 10 when the val error "
@@ -94,9 +95,10 @@ class TrainConfig:
     normalize: str | None = option(help="paper: subtract the training mean (0-255 units); standard: also divide "
                                    "by the std; auto: paper for --init paper/caffe, standard for kaiming/default",
                                    choices=choices.NORMALIZATIONS, group="data", recipe=True)
-    mean: str = option("channel", "what is subtracted: channel: one mean per channel (a common simplification); "
-                       "image: the paper's mean image of the training set at S x S, cropped and flipped with each "
-                       "crop (Caffe's mean_file)", choices=choices.MEANS, group="data")
+    mean: str | None = option(help="what is subtracted: channel: one mean per channel (a common simplification); "
+                              "image: the paper's mean image of the training set at S x S, cropped and flipped "
+                              "with each crop (Caffe's mean_file; the paper recipe's)", choices=choices.MEANS,
+                              group="data", recipe=True)
     val_every: int = option(1, "validate every N epochs (0: never)", group="validation")
     val_crops: int = option(1, "validation crops: 1 centre or the paper's 10", choices=choices.EVAL_CROPS,
                             group="validation")
@@ -158,7 +160,8 @@ class TrainConfig:
                    f"freeze must be one of {choices.FREEZE_LAYERS}"),
                   (unset_or("normalize", lambda v: v in choices.NORMALIZATIONS),
                    f"normalize must be one of {choices.NORMALIZATIONS}"),
-                  (self.mean in choices.MEANS, f"mean must be one of {choices.MEANS}; got {self.mean!r}"),
+                  (unset_or("mean", lambda v: v in choices.MEANS), f"mean must be one of {choices.MEANS}; "
+                   f"got {self.mean!r}"),
                   (self.val_crops in choices.EVAL_CROPS, "val_crops must be 1 or 10"),
                   (self.val_every >= 0, "val_every >= 0"),
                   (self.lighting_std >= 0, "lighting_std must be >= 0"), (self.save_every >= 0, "save_every >= 0"),

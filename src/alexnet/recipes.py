@@ -6,9 +6,11 @@ keyword argument, is not None and is kept: every flag overrides its recipe's val
 
 - ``paper``: section 5 exactly as written (ImageNet scale, ~10,000 steps an epoch): PaperSGD, batch 128, momentum
   0.9, weight decay 0.0005, lr 0.01 divided by 10 when the validation error stops improving, no warm-up, the
-  network's own init (``paper``: N(0, 0.01), biases 1 in conv2, conv4, conv5, fc6, fc7), mean-subtracted 0-255
-  input.  On a few thousand images this sits at ln(classes) (chance) for many epochs (the issue that made the
-  recipes: 89.2% top-1 error on 10 classes after 4 epochs; reproduced here: 90.0%, and 8.5% with ``small``).
+  network's own init (``paper``: N(0, 0.01), biases 1 in conv2, conv4, conv5, fc6, fc7), 0-255 input minus the
+  training set's mean image (section 2), weight decay on the weights only (the rule is written for ``w``; the
+  authors' code decays no biases).  On a few thousand images this sits at ln(classes) (chance) for many epochs
+  (the issue that made the recipes: 89.2% top-1 error on 10 classes after 4 epochs; reproduced here: 90.0%,
+  and 8.5% with ``small``).
 - ``small``: the same network and optimizer from scratch on small data: He init (zero biases), inputs divided by the
   pixel std, batch 32, lr 0.02 warmed up linearly over the first 0.3 epoch, cosine decay (see ``SMALL_EVIDENCE``).
 - ``finetune``: a pretrained network with a new head: the head (fc8) at lr 0.01, every other layer at a tenth of
@@ -53,8 +55,9 @@ class Recipe:
             bits.append(f"pretrained layers x{v['pretrained_lr_mult']:g}")
         if v["warmup_epochs"]:
             bits.append(f"{v['warmup_epochs']:g}-epoch warm-up")
-        bits += [f"{v['schedule']} schedule", f"momentum {v['momentum']:g}", f"weight decay {v['weight_decay']:g}",
-                 f"{v['optimizer']} optimizer"]
+        bits += [f"{v['schedule']} schedule", f"momentum {v['momentum']:g}", f"weight decay {v['weight_decay']:g}"
+                 + ("" if v["bias_decay"] else " (not on biases)"), f"{v['optimizer']} optimizer",
+                 f"{v['mean']} mean"]
         return ", ".join(bits)
 
 
@@ -83,7 +86,9 @@ register_recipe(
     "paper", "the paper's section-5 recipe, for ImageNet-scale data",
     batch_size=128, lr=0.01, momentum=0.9, weight_decay=0.0005, optimizer="paper", schedule="plateau",
     warmup_epochs=0.0, pretrained_lr_mult=1.0,
-    normalize="auto")          # auto: the 0-255 mean subtraction the paper's init was made for (He init: / std)
+    normalize="auto",          # auto: the 0-255 mean subtraction the paper's init was made for (He init: / std)
+    mean="image",              # section 2: "the mean activity over the training set" at each pixel: a mean image
+    bias_decay=False)          # the rule is written for weights w; cuda-convnet (wc=0) and Caffe decay no biases
 
 # SMALL_EVIDENCE (measured on a shared 2-core CPU, 4 epochs, everything else at its default; README "Train on your own
 # data"): 10 classes of shapes, 2,000 training and 500 validation images, paper network at 64 px: the paper's recipe
@@ -96,12 +101,12 @@ register_recipe(
 register_recipe(
     "small", "from scratch on a small dataset (He init, standardised input, warm-up, cosine)", init="kaiming",
     batch_size=32, lr=0.02, momentum=0.9, weight_decay=0.0005, optimizer="paper", schedule="cosine",
-    warmup_epochs=0.3, pretrained_lr_mult=1.0, normalize="standard")
+    warmup_epochs=0.3, pretrained_lr_mult=1.0, normalize="standard", mean="channel", bias_decay=True)
 
 register_recipe(
     "finetune", "a pretrained network with a new head (pretrained layers at a tenth of the head's lr)",
     batch_size=64, lr=0.01, momentum=0.9, weight_decay=0.0005, optimizer="paper", schedule="cosine",
-    warmup_epochs=0.0, pretrained_lr_mult=0.1, normalize="auto")
+    warmup_epochs=0.0, pretrained_lr_mult=0.1, normalize="auto", mean="channel", bias_decay=True)
 
 if tuple(RECIPE_REGISTRY) != choices.RECIPES:   # pragma: no cover - a registration was forgotten
     raise ImportError(f"registered recipes {tuple(RECIPE_REGISTRY)} != choices.RECIPES {choices.RECIPES}")
@@ -158,6 +163,21 @@ def resolve_recipe(cfg: TrainConfig, train_images: int | None = None) -> tuple[T
     return resolved, line
 
 
+# What a run did for a recipe field newer than its checkpoint: the code's behaviour before the field existed.
+LEGACY_VALUES = {"mean": "channel", "bias_decay": True, "warmup_epochs": 0.0, "pretrained_lr_mult": 1.0}
+
+
+def inherit_run_settings(cfg: TrainConfig, saved: Mapping) -> TrainConfig:
+    """For a resumed run: every recipe field left unset takes the value the run was started with (``saved``, its
+    config.json "train" record; a field newer than the checkpoint: ``LEGACY_VALUES``), and ``recipe="auto"`` the
+    run's recipe, so a resumed run continues with its own settings whatever today's recipes say."""
+    fill = {k: saved.get(k, LEGACY_VALUES.get(k)) for k in recipe_fields() if getattr(cfg, k) is None}
+    fill = {k: v for k, v in fill.items() if v is not None}
+    if cfg.recipe == "auto" and saved.get("recipe") in choices.RECIPES:
+        fill["recipe"] = saved["recipe"]
+    return dataclasses.replace(cfg, **fill)
+
+
 def recipes_help() -> str:
     """The recipes and their values, for ``alexnet train --help``."""
     lines = [f"  {r.name}: {r.summary}\n      {r.describe()}" for r in RECIPE_REGISTRY.values()]
@@ -181,4 +201,5 @@ def flat_loss_hint(train_loss: float, num_classes: int, init: str, recipe: str =
 
 
 __all__ = ["Recipe", "RECIPE_REGISTRY", "SMALL_DATA_LIMIT", "register_recipe", "get_recipe", "choose_recipe",
-           "flat_loss_hint", "apply_recipe", "resolve_recipe", "recipe_fields", "recipes_help"]
+           "flat_loss_hint", "apply_recipe", "inherit_run_settings", "LEGACY_VALUES",
+           "resolve_recipe", "recipe_fields", "recipes_help"]

@@ -37,7 +37,7 @@ from .distributed import DistContext
 from .errors import ConfigError, TrainingDiverged
 from .metrics import TopKMeter
 from .progress import progress_bar
-from .recipes import flat_loss_hint, resolve_recipe  # noqa: F401 - flat_loss_hint re-exported
+from .recipes import LEGACY_VALUES, flat_loss_hint, inherit_run_settings, resolve_recipe  # noqa: F401
 from .runfolder import METRIC_FIELDS, RUN_FILES, NullRunFolder, RunFolder  # noqa: F401 - re-exported
 from .runtime import (  # noqa: F401 - rng_state, set_rng_state, scoped_globals re-exported
     autocast,
@@ -108,9 +108,14 @@ class Trainer:
         if self.cfg.weights:
             self.load_start_weights()
         splits = open_splits(self.cfg)
+        found = newest_training_state(resume, self.say) if resume is not None else None
+        if found is not None:   # unset recipe fields: the run's own values, not today's recipe's
+            self.cfg = inherit_run_settings(self.cfg, found[1].train_config)
         self.resolve(len(splits[0]))
+        if found is not None:
+            self.recipe_line = f"recipe: {self.cfg.recipe} (the resumed run's own settings)"
         cfg = self.cfg
-        ckpt = self.load_resume(resume) if resume is not None else None
+        ckpt = self.load_resume(resume, found) if resume is not None else None
         self.device, self.towers = self._resolve_device()
         self.precision = resolve_precision(self.device, cfg.precision, cfg.channels_last)
         if self.device.type == "cpu":   # reuse freed activations without page faults (docs/performance.md)
@@ -142,14 +147,15 @@ class Trainer:
             raise ConfigError(f"batch size {self.cfg.batch_size} is not divisible by the {world} processes; the "
                               "global batch is split evenly across ranks (--batch-size)")
 
-    def load_resume(self, resume: str | os.PathLike) -> Checkpoint:
-        """The checkpoint to continue (the newest complete training state of a run folder), checked against this
-        config."""
-        path, ckpt = newest_training_state(resume, self.say)
+    def load_resume(self, resume: str | os.PathLike, found: tuple | None = None) -> Checkpoint:
+        """The checkpoint to continue (the newest complete training state of a run folder, unless ``found`` holds
+        it already), checked against this config."""
+        path, ckpt = found or newest_training_state(resume, self.say)
         prev = ckpt.train_config
         defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
         for key in RESUME_KEYS:
-            was = prev.get(key, defaults[key])   # a field newer than the checkpoint: that run had its default
+            # a field newer than the checkpoint: that run did what the code did before the field existed
+            was = prev.get(key, LEGACY_VALUES.get(key, defaults[key]))
             if was != getattr(self.cfg, key):
                 raise ConfigError(f"--resume {resume}: {key} was {was!r} in that run, now "
                                   f"{getattr(self.cfg, key)!r}; resume with the same settings")
