@@ -1,6 +1,7 @@
 """The paper's experiments: the statistics on hand-made curves and filters, and every experiment end to end at a tiny
 size (1 epoch, a few batches, 3 classes x 6 images at 64 px)."""
 import csv
+import dataclasses
 import json
 import math
 import re
@@ -403,3 +404,22 @@ def test_a_run_in_progress_or_killed_is_not_a_finished_sibling(tmp_path):
     (other / "metrics.csv").write_text("epoch,train_loss\n1,not-a-number\n")      # a malformed table: skipped too
     assert finished_run(other, tcfg) is False
     assert identical_sibling_run(tmp_path / "exp" / "runs" / "mine", tcfg) is None
+
+
+def test_a_finished_run_from_before_a_new_field_is_still_reused(tmp_path):
+    """A run saved before TrainConfig had `mean` and `bias_decay` did what the code then did (channel mean, biases
+    decayed): it is the same run as today's config with those values, and is reused rather than retrained."""
+    import json
+
+    from alexnet.experiments.runs import finished_run
+    from alexnet.train import TrainConfig
+
+    tcfg = TrainConfig(data="d", out=str(tmp_path / "r"), epochs=2, mean="channel", bias_decay=True)
+    run = tmp_path / "r"
+    run.mkdir()
+    saved = {k: v for k, v in json.loads(json.dumps(tcfg.to_dict())).items() if k not in ("mean", "bias_decay")}
+    (run / "config.json").write_text(json.dumps({"train": saved}))
+    (run / "metrics.csv").write_text("epoch,train_loss\n1,2.0\n2,1.5\n")
+    (run / "last.pt").write_bytes(b"")
+    assert finished_run(run, tcfg)
+    assert not finished_run(run, dataclasses.replace(tcfg, mean="image"))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..config import TrainConfig
 from ..errors import AlexNetError
+from ..recipes import LEGACY_VALUES
 from .records import SCALED_PAPER, SYNTH_DEFAULTS, ExperimentConfig, Printer, Variant
 
 # The paper's own networks (two towers and one), whose fc6/fc7 the experiments scale (--fc-size): owt keeps
@@ -99,7 +100,9 @@ def finished_run(run_dir: Path, tcfg: TrainConfig) -> bool:
     except (OSError, ValueError, KeyError, AlexNetError):   # not (yet) a finished run: a run in progress elsewhere,
         return False                                        # a killed one, a malformed metrics.csv
     want = json.loads(json.dumps(tcfg.to_dict()))
-    same = all(saved.get(k) == v for k, v in want.items() if k not in VOLATILE_FIELDS and k != "model")
+    # a field newer than the saved run: that run did what the code did before the field existed
+    same = all(saved.get(k, LEGACY_VALUES.get(k)) == v for k, v in want.items()
+               if k not in VOLATILE_FIELDS and k != "model")
     same = same and canonical_model(saved.get("arch"), saved.get("model")) == canonical_model(want["arch"],
                                                                                               want["model"])
     return same and len(rows) == tcfg.epochs and (run_dir / "last.pt").is_file()
