@@ -33,7 +33,7 @@ from typing import Any
 
 from .choices import WEIGHTS
 from .errors import CheckpointError, ConfigError
-from .utils import atomic_output
+from .utils import atomic_output, file_digest
 
 CONVERTED_SUFFIX = ".alexnet.safetensors"
 # torch.hub.HASH_REGEX: a downloaded file named NAME-<hex>.EXT must have a sha256 starting with <hex>.
@@ -159,14 +159,6 @@ def url_filename(url: str) -> str:
 def converted_path(raw: Path) -> Path:
     """The alexnet .safetensors kept next to a downloaded file."""
     return raw.with_name(raw.stem + CONVERTED_SUFFIX)
-
-
-def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _is_url(spec: str) -> bool:

@@ -6,7 +6,6 @@ written, and written atomically.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -14,21 +13,13 @@ from pathlib import Path
 
 from ..checkpoint import Checkpoint, safe_torch_load, save_checkpoint
 from ..errors import CheckpointError, ConfigError
-from ..utils import check_output
+from ..utils import check_output, file_digest
 from .caffe import caffe_checkpoint
 from .caffemodel import read_caffemodel
 from .safetensors import write_safetensors
 from .torchvision import torchvision_checkpoint, unwrap_torchvision
 
 _TORCHVISION_HASH = re.compile(r"-([a-f0-9]{6,})\.[^.]+$")   # torchvision's file names end in -<sha256 prefix>.pth
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def check_weights_output(out: str | os.PathLike, overwrite: bool = True) -> Path:
@@ -60,7 +51,7 @@ def convert_torchvision(src: str | os.PathLike, out: str | os.PathLike, *, class
     check_weights_output(out, overwrite)
     src = Path(src)
     obj = safe_torch_load(src)
-    digest = sha256_file(src)
+    digest = file_digest(src)
     m = _TORCHVISION_HASH.search(src.name)
     if check_hash and m and not digest.startswith(m.group(1)):
         raise CheckpointError(f"{src}: sha256 {digest[:12]}... does not start with {m.group(1)!r} as the file name "
@@ -91,6 +82,6 @@ def convert_caffe(caffemodel_path: str | os.PathLike, out_path: str | os.PathLik
     check_weights_output(out_path, overwrite)
     src = Path(caffemodel_path)
     ckpt = caffe_checkpoint(read_caffemodel(src), str(src), mean=mean, rgb=rgb, classes=classes)
-    ckpt.source.update({"file": src.name, "sha256": sha256_file(src), **(source or {})})
+    ckpt.source.update({"file": src.name, "sha256": file_digest(src), **(source or {})})
     ckpt.build_model(src)   # validates names and shapes before writing
     return write_weights(out_path, ckpt, overwrite)
