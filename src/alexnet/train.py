@@ -30,16 +30,16 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .checkpoint import Checkpoint, newest_training_state  # noqa: F401 - re-exported
+from .checkpoint import Checkpoint, newest_training_state
 from .config import TrainConfig
 from .data.validate import printable
 from .distributed import DistContext
 from .errors import ConfigError, TrainingDiverged
 from .metrics import TopKMeter
 from .progress import progress_bar
-from .recipes import LEGACY_VALUES, flat_loss_hint, inherit_run_settings, resolve_recipe  # noqa: F401
-from .runfolder import METRIC_FIELDS, RUN_FILES, NullRunFolder, RunFolder  # noqa: F401 - re-exported
-from .runtime import (  # noqa: F401 - rng_state, set_rng_state, scoped_globals re-exported
+from .recipes import LEGACY_VALUES, flat_loss_hint, inherit_run_settings, resolve_recipe
+from .runfolder import NullRunFolder, RunFolder
+from .runtime import (
     autocast,
     import_compiler_quietly,
     resolve_device,
@@ -50,7 +50,7 @@ from .runtime import (  # noqa: F401 - rng_state, set_rng_state, scoped_globals 
     to_layout,
     tune_cpu_allocator,
 )
-from .train_data import TrainData, default_sizes, open_splits, prepare_data  # noqa: F401 - default_sizes re-exported
+from .train_data import TrainData, default_sizes, open_splits, prepare_data
 from .utils import check_writable
 
 # A resumed run must keep these (bias_decay: the optimizer's parameter groups; mean: the network's input).
@@ -112,10 +112,8 @@ class Trainer:
         if found is not None:   # unset recipe fields: the run's own values, not today's recipe's
             self.cfg = inherit_run_settings(self.cfg, found[1].train_config)
         self.resolve(len(splits[0]))
-        if found is not None:
-            self.recipe_line = f"recipe: {self.cfg.recipe} (the resumed run's own settings)"
         cfg = self.cfg
-        ckpt = self.load_resume(resume, found) if resume is not None else None
+        ckpt = self.load_resume(resume, found) if found is not None else None
         self.device, self.towers = self._resolve_device()
         self.precision = resolve_precision(self.device, cfg.precision, cfg.channels_last)
         if self.device.type == "cpu":   # reuse freed activations without page faults (docs/performance.md)
@@ -147,10 +145,11 @@ class Trainer:
             raise ConfigError(f"batch size {self.cfg.batch_size} is not divisible by the {world} processes; the "
                               "global batch is split evenly across ranks (--batch-size)")
 
-    def load_resume(self, resume: str | os.PathLike, found: tuple | None = None) -> Checkpoint:
-        """The checkpoint to continue (the newest complete training state of a run folder, unless ``found`` holds
-        it already), checked against this config."""
-        path, ckpt = found or newest_training_state(resume, self.say)
+    def load_resume(self, resume: str | os.PathLike, found: tuple[Path, Checkpoint]) -> Checkpoint:
+        """The checkpoint to continue (``found``: the newest complete training state of ``resume``, see
+        ``checkpoint.newest_training_state``), checked against this config."""
+        path, ckpt = found
+        self.recipe_line = f"recipe: {self.cfg.recipe} (the resumed run's own settings)"
         prev = ckpt.train_config
         defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
         for key in RESUME_KEYS:
@@ -249,8 +248,12 @@ class Trainer:
         """Training batches in one epoch of this process (what ``_epoch_batches`` will give), for the warm-up."""
         cfg, world = self.cfg, self.dist.world_size
         n, per_rank = len(self.data.train_set), cfg.batch_size // world
-        batches = n // world // per_rank if n >= 2 * cfg.batch_size * world else math.ceil(n / world / per_rank)
+        batches = n // world // per_rank if self._drops_last() else math.ceil(n / world / per_rank)
         return min(batches, cfg.steps_per_epoch or batches)
+
+    def _drops_last(self) -> bool:
+        """An epoch drops its incomplete last batch only on data of two global batches or more."""
+        return len(self.data.train_set) >= 2 * self.cfg.batch_size * self.dist.world_size
 
     def _restore(self, ckpt: Checkpoint, resume) -> None:
         from .checkpoint import load_state_dict_checked
@@ -330,10 +333,9 @@ class Trainer:
         cfg, s, world, rank = self.cfg, self.state, self.dist.world_size, self.dist.rank
         mid_epoch = s.rng is not None and epoch == s.epoch and s.batch > 0
         skip = s.batch if mid_epoch else 0
-        drop_last = len(self.data.train_set) >= 2 * cfg.batch_size * world
         loader = make_loader(self.data.train_set, cfg.batch_size // world, shuffle=True, seed=cfg.seed,
-                             epoch=epoch, drop_last=drop_last, num_workers=cfg.workers, rank=rank, world_size=world,
-                             skip_batches=skip)
+                             epoch=epoch, drop_last=self._drops_last(), num_workers=cfg.workers, rank=rank,
+                             world_size=world, skip_batches=skip)
         n_batches = len(loader) + skip
         if cfg.steps_per_epoch:
             n_batches = min(n_batches, cfg.steps_per_epoch)
