@@ -29,6 +29,16 @@ DEFAULT_ROOT = "runs/experiments"       # OUT defaults to DEFAULT_ROOT/NAME; the
 SCALED_PAPER = dict(resize=72, crop=64, fc_size=512)
 
 
+def _distinct(flag: str, noun: str, values: list) -> tuple:
+    """``values`` as a tuple: at least one, none repeated (a one-line ConfigError naming ``flag`` otherwise)."""
+    article = "an" if noun[0] in "aeiou" else "a"
+    if not values:
+        raise ConfigError(f"{flag}: give at least one {noun}")
+    if len(set(values)) != len(values):
+        raise ConfigError(f"{flag}: {article} {noun} is repeated in {values}")
+    return tuple(values)
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
     """Every knob of an experiment.  None means "the experiment's default" (each experiment module lists its
@@ -85,19 +95,11 @@ class ExperimentConfig:
         filled = {k: v for k, v in defaults.items() if getattr(self, k) is None}
         cfg = dataclasses.replace(self, **filled)
         if cfg.seeds is not None:
-            cfg = dataclasses.replace(cfg, seeds=tuple(int(s) for s in cfg.seeds))
-            if not cfg.seeds:
-                raise ConfigError("--seeds: give at least one seed")
-            if len(set(cfg.seeds)) != len(cfg.seeds):
-                raise ConfigError(f"--seeds: a seed is repeated in {list(cfg.seeds)}")
+            cfg = dataclasses.replace(cfg, seeds=_distinct("--seeds", "seed", [int(s) for s in cfg.seeds]))
         if cfg.lr_grid is not None:
             cfg = dataclasses.replace(cfg, lr_grid=tuple(float(x) for x in cfg.lr_grid))
         if cfg.inits is not None:
-            cfg = dataclasses.replace(cfg, inits=tuple(str(i) for i in cfg.inits))
-            if not cfg.inits:
-                raise ConfigError("--inits: give at least one init")
-            if len(set(cfg.inits)) != len(cfg.inits):
-                raise ConfigError(f"--inits: an init is repeated in {list(cfg.inits)}")
+            cfg = dataclasses.replace(cfg, inits=_distinct("--inits", "init", [str(i) for i in cfg.inits]))
             unknown = [i for i in cfg.inits if i not in INITS]
             if unknown:
                 raise ConfigError(f"--inits: {unknown[0]!r} is not one of {', '.join(INITS)}")
