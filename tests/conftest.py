@@ -27,3 +27,35 @@ def make_synth(tmp_path_factory):
 def tiny_data(make_synth):
     """3 classes, 8 training and 3 validation images each, 64 px: what most training tests run on."""
     return make_synth()
+
+
+@pytest.fixture
+def ctrl_c_at_batch(monkeypatch):
+    """``with ctrl_c_at_batch(n): train(...)``: the n-th training batch of the run (counted from 1; validation
+    batches not counted) raises KeyboardInterrupt, as Ctrl-C would, and the block must end with it; the loss
+    function is restored afterwards."""
+    import contextlib
+
+    import torch
+
+    import alexnet.train as train_mod
+
+    @contextlib.contextmanager
+    def arm(n: int):
+        calls = {"n": 0}
+        real = train_mod.F.cross_entropy
+
+        def crashing(*a, **k):
+            calls["n"] += torch.is_grad_enabled()
+            if calls["n"] == n:
+                raise KeyboardInterrupt
+            return real(*a, **k)
+
+        monkeypatch.setattr(train_mod.F, "cross_entropy", crashing)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                yield
+        finally:
+            monkeypatch.setattr(train_mod.F, "cross_entropy", real)
+
+    return arm

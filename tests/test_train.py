@@ -53,22 +53,11 @@ def test_resume_is_bitwise_exact(tiny_data, tmp_path):
     assert any((tmp_path / "split" / "tb").iterdir())
 
 
-def test_mid_epoch_resume_after_a_crash(tiny_data, tmp_path, monkeypatch):
+def test_mid_epoch_resume_after_a_crash(tiny_data, tmp_path, ctrl_c_at_batch):
     quiet = lambda s: None  # noqa: E731
     train(tiny_cfg(tiny_data, tmp_path / "straight"), printer=quiet)
-    calls = {"n": 0}
-    real_ce = train_mod.F.cross_entropy
-
-    def crashing_ce(*a, **k):
-        calls["n"] += torch.is_grad_enabled()   # count training batches only, not validation
-        if calls["n"] == 5:   # epoch 2, second batch (3 batches per epoch)
-            raise KeyboardInterrupt
-        return real_ce(*a, **k)
-
-    monkeypatch.setattr(train_mod.F, "cross_entropy", crashing_ce)
-    with pytest.raises(KeyboardInterrupt):
+    with ctrl_c_at_batch(5):   # epoch 2, second batch (3 batches per epoch)
         train(tiny_cfg(tiny_data, tmp_path / "crash", save_every=1), printer=quiet)
-    monkeypatch.setattr(train_mod.F, "cross_entropy", real_ce)
     ck = load_checkpoint(tmp_path / "crash" / "last.pt")
     assert ck.epoch == 1 and ck.batch_in_epoch == 1
     train(tiny_cfg(tiny_data, tmp_path / "crash", save_every=1), resume=tmp_path / "crash", printer=quiet)
@@ -174,34 +163,23 @@ def test_sigkill_mid_save_leaves_previous_checkpoint_intact(tmp_path):
     assert i >= 3 and torch.all(ck.state_dict["blob"] == float(i))
 
 
-def _crash_mid_epoch_two(tiny_data, out, monkeypatch):
+def _crash_mid_epoch_two(tiny_data, out, ctrl_c_at_batch):
     """A run killed in epoch 2 after a mid-epoch save: last.pt (step 4) is newer than best.pt (step 3)."""
-    calls = {"n": 0}
-    real_ce = train_mod.F.cross_entropy
-
-    def crashing_ce(*a, **k):
-        calls["n"] += torch.is_grad_enabled()
-        if calls["n"] == 5:
-            raise KeyboardInterrupt
-        return real_ce(*a, **k)
-
-    monkeypatch.setattr(train_mod.F, "cross_entropy", crashing_ce)
-    with pytest.raises(KeyboardInterrupt):
+    with ctrl_c_at_batch(5):
         train(tiny_cfg(tiny_data, out, save_every=1), printer=lambda s: None)
-    monkeypatch.setattr(train_mod.F, "cross_entropy", real_ce)
     assert load_checkpoint(out / "last.pt").step == 4 and load_checkpoint(out / "best.pt").step == 3
 
 
-def test_resume_run_folder_takes_the_newest_state_and_says_which(tiny_data, tmp_path, monkeypatch):
-    _crash_mid_epoch_two(tiny_data, tmp_path / "k", monkeypatch)
+def test_resume_run_folder_takes_the_newest_state_and_says_which(tiny_data, tmp_path, ctrl_c_at_batch):
+    _crash_mid_epoch_two(tiny_data, tmp_path / "k", ctrl_c_at_batch)
     lines = []
     train(tiny_cfg(tiny_data, tmp_path / "k", save_every=1), resume=tmp_path / "k", printer=lines.append)
     said = [s for s in lines if s.startswith("resumed from")]
     assert said == [f"resumed from {tmp_path / 'k' / 'last.pt'}: epoch 2, batch 1, step 4"]
 
 
-def test_resume_falls_back_to_best_when_last_is_unreadable(tiny_data, tmp_path, monkeypatch):
-    _crash_mid_epoch_two(tiny_data, tmp_path / "k", monkeypatch)
+def test_resume_falls_back_to_best_when_last_is_unreadable(tiny_data, tmp_path, ctrl_c_at_batch):
+    _crash_mid_epoch_two(tiny_data, tmp_path / "k", ctrl_c_at_batch)
     (tmp_path / "k" / "last.pt").write_bytes(b"PK\x03\x04 truncated by a full disk")
     lines = []
     train(tiny_cfg(tiny_data, tmp_path / "k", save_every=1), resume=tmp_path / "k", printer=lines.append)
