@@ -63,8 +63,7 @@ def check_output(path: str | os.PathLike, overwrite: bool = True) -> Path:
 
     Verbs call this first, so a mistake in ``-o`` costs nothing; ``atomic_output`` checks again when it writes."""
     path = Path(path)
-    if not overwrite and (path.exists() or path.is_symlink()):
-        raise OutputError(f"{path} exists; pass --overwrite to replace it, or choose another output name")
+    _refuse_existing(path, overwrite)
     check_writable(path)
     return path
 
@@ -107,8 +106,7 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None, overwrite:
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"cannot write {path}: it is a folder; give a file name")
-    if not overwrite and (path.exists() or path.is_symlink()):
-        raise OutputError(f"{path} exists; pass --overwrite to replace it, or choose another output name")
+    _refuse_existing(path, overwrite)
     created = _missing_folders(path.parent)
     prepare_output_dir(path.parent)
     sweep_stale_temporaries(path.parent, path.name)
@@ -136,6 +134,11 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None, overwrite:
         _remove(tmp)
         _remove_folders(created)
         raise
+
+
+def _refuse_existing(path: Path, overwrite: bool) -> None:
+    if not overwrite and (path.exists() or path.is_symlink()):
+        raise OutputError(f"{path} exists; pass --overwrite to replace it, or choose another output name")
 
 
 def _remove(tmp: str) -> None:
