@@ -53,9 +53,7 @@ class ServedModel:
     @classmethod
     def load(cls, source: str) -> "ServedModel":
         model, ckpt = load_model(source)
-        prep = ckpt.preprocessing
-        if not prep:
-            raise ConfigError(f"{source}: the checkpoint carries no preprocessing ('data' entry)")
+        prep = ckpt.inference_preprocessing(source)   # the same check as eval/predict/features
         return cls(model.eval(), ckpt, str(source), prep, class_names(ckpt, model.config.num_classes))
 
     # -- what the model is ------------------------------------------------------------------------------------
