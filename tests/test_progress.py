@@ -82,3 +82,13 @@ def test_bench_and_compiled_lrn_print_no_library_noise(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "images/s" in out.stdout
     assert out.stderr == "", out.stderr
+
+
+def test_a_description_with_a_slash_is_not_the_count():
+    """Training bars are called "epoch 1/12": the opening 0/93 line is still dropped, and each later count shown."""
+    stream = io.StringIO()
+    with progress_bar(total=3, desc="epoch 1/12", file=stream, mininterval=0, maxinterval=0, miniters=1) as bar:
+        for _ in range(3):
+            bar.update(1)
+    lines = stream.getvalue().splitlines()
+    assert [line.split("|")[-1].split("[")[0].strip() for line in lines] == ["1/3", "2/3", "3/3"]

@@ -28,7 +28,8 @@ class _LineWriter:
 
     def write(self, text: str) -> int:
         line = text.replace("\r", "").strip()
-        count = _COUNT.search(line)
+        counts = list(_COUNT.finditer(line))     # the last n/total: a description may hold one ("epoch 1/12")
+        count = counts[-1] if counts else None
         key = line[:count.end()] if count else line
         started = not (count and count.group(0).startswith("0/"))      # "0/93": nothing done yet, nothing to say
         if line and started and key != self.last_count:
