@@ -11,7 +11,7 @@ from PIL import Image
 
 from alexnet.data import ImageDataset, open_dataset, read_image
 from alexnet.data.datasets import available_splits, detect_kind
-from alexnet.errors import DataError
+from alexnet.errors import ConfigError, DataError
 
 
 def _rgb(seed, w=40, h=30):
@@ -270,6 +270,27 @@ def test_cifar10_python_batches(tmp_path):
     assert x.shape == (3, 32, 32) and y == 2
     assert torch.equal(x.reshape(-1), torch.from_numpy(test[b"data"][2]))   # R plane, G plane, B plane
     assert open_dataset(tmp_path / "c", "val", image_size=64)[0][0].shape == (3, 64, 64)
+
+
+def test_default_size_upscales_images_too_small_for_the_network(tmp_path):
+    # 32-px CIFAR images: native size for the cifar net; the paper's 256 -> 224 for the ImageNet networks, which take
+    # nothing below 63 px (before: "input_size=32 is too small" for `alexnet train --data CIFAR` at its defaults).
+    from alexnet.model import build_model, get_arch
+    from alexnet.train import TrainConfig
+    from alexnet.train_data import default_sizes, open_splits
+
+    write_cifar(tmp_path / "c" / "cifar-10-batches-py")
+    assert default_sizes(None, None, 32, get_arch("cifar").min_input) == (32, 32)
+    for arch in ("paper", "paper-1tower", "owt"):
+        assert default_sizes(None, None, 32, get_arch(arch).min_input) == (256, 224)
+        assert default_sizes(40, None, 32, get_arch(arch).min_input) == (40, 40)   # a given size is kept
+        low = get_arch(arch).min_input
+        build_model(arch, input_size=low)                                          # the minimum builds ...
+        with pytest.raises(ConfigError, match="too small"):
+            build_model(arch, input_size=low - 1)                                  # ... and is the minimum
+    train, val, resize, crop = open_splits(TrainConfig(data=str(tmp_path / "c"), out=str(tmp_path / "r"), arch="paper"))
+    assert (resize, crop) == (256, 224) and train[0][0].shape == (3, 256, 256) and val[0][0].shape[-1] == 256
+    assert open_splits(TrainConfig(data=str(tmp_path / "c"), out=str(tmp_path / "r"), arch="cifar"))[2:] == (32, 32)
 
 
 def test_cifar_batch_of_wrong_size_names_the_file(tmp_path):

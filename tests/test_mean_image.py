@@ -330,7 +330,7 @@ def test_caffe_mean_binaryproto_imported_as_is(tmp_path, rgb):
 # bias decay
 # ---------------------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["paper", "sgd"])
+@pytest.mark.parametrize("name", ["paper", "sgd", "adamw"])
 @pytest.mark.parametrize("bias_decay", [True, False])
 def test_zero_gradient_step_decays_weights_and_biases_only_when_asked(name, bias_decay):
     from alexnet.optim import make_optimizer

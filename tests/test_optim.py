@@ -45,6 +45,20 @@ def test_paper_update_differs_from_torch_sgd_only_after_lr_change():
     assert not torch.allclose(a, b)    # the velocity keeps the old lr only in PaperSGD
 
 
+def test_adamw_is_decoupled_adam_with_the_momentum_as_beta1():
+    # Hand-written first step of AdamW (Loshchilov & Hutter, Algorithm 2): the bias-corrected moments are g and g^2,
+    # so the step is lr * g / (|g| + eps), after the decoupled decay p * (1 - lr * wd).
+    p = torch.nn.Parameter(torch.tensor([1.0, -2.0, 0.5]))
+    g = torch.tensor([0.3, -0.01, 0.0])
+    opt = make_optimizer([p], "adamw", lr=0.1, momentum=0.8, weight_decay=0.05)
+    assert isinstance(opt, torch.optim.AdamW) and opt.param_groups[0]["betas"] == (0.8, 0.999)
+    before = p.detach().clone()
+    p.grad = g.clone()
+    opt.step()
+    expect = before * (1 - 0.1 * 0.05) - 0.1 * g / (g.abs() + 1e-8)
+    torch.testing.assert_close(p.detach(), expect)
+
+
 def test_make_optimizer_rejects_unknown():
     with pytest.raises(ConfigError, match="optimizer"):
         make_optimizer([torch.nn.Parameter(torch.zeros(1))], "adam", lr=0.1, momentum=0.9, weight_decay=0)

@@ -29,7 +29,7 @@ NORMALIZATIONS = ("auto", "paper", "standard")       # paper: subtract the mean 
 MEANS = ("channel", "image")
 
 # Training (optim.py, schedules.py).
-OPTIMIZERS = ("paper", "sgd")                        # paper: section 5's update (lr inside the velocity)
+OPTIMIZERS = ("paper", "sgd", "adamw")               # paper: section 5's update (lr inside the velocity)
 SCHEDULES = ("plateau", "step", "cosine", "constant")
 EVAL_CROPS = (1, 10)                                 # centre crop | the paper's 10 patches (section 4.1)
 # Recipes (recipes.py): named sets of training settings.  paper: section 5 as written (ImageNet scale); small: from

@@ -85,7 +85,8 @@ class TrainConfig:
     max_reductions: int = option(3, "plateau: at most this many lr/10 (the paper reduced three times)")
     step_size: int = option(30, "step schedule: epochs between lr/10 (torchvision: 30)")
     resize: int | None = option(None, "shorter side S", group="data",
-                                default_text="256 for image folders, native size for CIFAR/MNIST")
+                                default_text="256 for image folders, native size for CIFAR/MNIST "
+                                "(256 when the network takes no images that small: paper, owt)")
     crop: int | None = option(None, "crop = network input", group="data",
                               default_text="S * 224/256, i.e. 224 for S=256; S for S < 64")
     flip: bool = option(True, "horizontal reflections (section 4.1)", group="data")

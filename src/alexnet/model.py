@@ -114,13 +114,14 @@ class ArchEntry:
     builder: Callable[[ModelConfig], nn.Module]
     defaults: Mapping
     validate: Callable[[ModelConfig], None] | None = None
+    min_input: int = 1                               # the smallest input size it takes (at its default switches)
 
 
 ARCH_REGISTRY: dict[str, ArchEntry] = {}
 
 
 def register_arch(name: str, *, defaults: Mapping | None = None,
-                  validate: Callable[[ModelConfig], None] | None = None):
+                  validate: Callable[[ModelConfig], None] | None = None, min_input: int = 1):
     """Decorator registering ``builder(cfg) -> nn.Module`` as architecture ``name`` (named in choices.ARCHS)."""
     fields = set(ModelConfig.__dataclass_fields__) - {"arch"}
     defaults = dict(defaults or {})
@@ -133,7 +134,7 @@ def register_arch(name: str, *, defaults: Mapping | None = None,
                            "ModelConfig fields")
 
     def decorator(builder: Callable[[ModelConfig], nn.Module]):
-        ARCH_REGISTRY[name] = ArchEntry(name, builder, types.MappingProxyType(defaults), validate)
+        ARCH_REGISTRY[name] = ArchEntry(name, builder, types.MappingProxyType(defaults), validate, min_input)
         return builder
 
     return decorator
@@ -263,13 +264,13 @@ def _check_paper_1tower(cfg: ModelConfig) -> None:
     _check_paper(cfg)
 
 
-@register_arch("paper", defaults=dict(towers=2), validate=_check_paper)
+@register_arch("paper", defaults=dict(towers=2), validate=_check_paper, min_input=63)
 def build_paper(cfg: ModelConfig) -> nn.Module:
     """The ILSVRC network of section 3.5: two towers (or one with ``towers=1``)."""
     return PaperAlexNet(cfg)
 
 
-@register_arch("paper-1tower", defaults=dict(towers=1), validate=_check_paper_1tower)
+@register_arch("paper-1tower", defaults=dict(towers=1), validate=_check_paper_1tower, min_input=63)
 def build_paper_1tower(cfg: ModelConfig) -> nn.Module:
     """The same layers without grouping: one GPU holding every kernel."""
     return PaperAlexNet(cfg)
@@ -330,10 +331,12 @@ def _check_owt(cfg: ModelConfig) -> None:
         raise ConfigError("owt (torchvision's AlexNet) has one tower; use arch 'paper' for two towers")
     if cfg.channels != OWT_CHANNELS:
         raise ConfigError("owt's channels are fixed at 64-192-384-256-256 (torchvision's layout)")
+    if cfg.input_size < 63:   # conv5's pooled map would be empty (torch's own error comes only at the first batch)
+        raise ConfigError(f"input_size={cfg.input_size} is too small for owt; use at least 63")
 
 
 @register_arch("owt", defaults=dict(towers=1, lrn=False, init="default", channels=OWT_CHANNELS),
-               validate=_check_owt)
+               validate=_check_owt, min_input=63)
 def build_owt(cfg: ModelConfig) -> nn.Module:
     """torchvision's AlexNet ("one weird trick"), with its state_dict keys."""
     return OwtAlexNet(cfg)
@@ -400,7 +403,7 @@ def _check_cifar(cfg: ModelConfig) -> None:
 
 # cuda-convnet's CIFAR-10 net: 32 px, 10 classes, no dropout; channels/fc_size record its fixed 32-32-64 layout.
 @register_arch("cifar", defaults=dict(towers=1, num_classes=10, input_size=32, dropout=0.0,
-                                      channels=(32, 32, 64, 0, 0), fc_size=0), validate=_check_cifar)
+                                      channels=(32, 32, 64, 0, 0), fc_size=0), validate=_check_cifar, min_input=8)
 def build_cifar(cfg: ModelConfig) -> nn.Module:
     """Krizhevsky's four-layer CIFAR-10 network of Figure 1."""
     return CifarNet(cfg)

@@ -108,6 +108,8 @@ def make_optimizer(params, name: str = "paper", *, lr: float, momentum: float, w
         return PaperSGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if name == "adamw":   # Loshchilov & Hutter: decoupled decay; the momentum is Adam's beta1
+        return torch.optim.AdamW(params, lr=lr, betas=(momentum, 0.999), weight_decay=weight_decay)
     raise ConfigError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}; got {name!r}")
 
 

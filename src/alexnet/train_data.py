@@ -8,8 +8,15 @@ from .config import TrainConfig
 from .errors import ConfigError
 
 
-def default_sizes(resize: int | None, crop: int | None, native: int) -> tuple[int, int]:
-    """(S, crop): the paper's 256/224 for image folders; native size, no crop, for CIFAR/MNIST-sized images."""
+PAPER_SIZES = (256, 224)   # section 2: images rescaled to 256 x 256, 224 x 224 patches taken from them
+
+
+def default_sizes(resize: int | None, crop: int | None, native: int, min_input: int = 1) -> tuple[int, int]:
+    """(S, crop): the paper's 256/224 for image folders; native size, no crop, for CIFAR/MNIST-sized images; the
+    paper's 256/224 again when no size is given and the native size is below what the network takes
+    (``min_input``: 63 px for the ImageNet networks, so 32-px CIFAR images are upscaled as the tutorials do)."""
+    if resize is None and crop is None and native < min_input:
+        return PAPER_SIZES
     s = resize or native
     if crop is None:
         crop = s if s < 64 else round(s * 224 / 256)
@@ -45,10 +52,11 @@ def open_splits(cfg: TrainConfig):
     train split must have images of two classes at least (``data.validate.check_trainable``)."""
     from .data import open_dataset
     from .data.validate import check_trainable
+    from .model import get_arch
 
     probe = open_dataset(cfg.data, "train", image_size=cfg.resize, strict=cfg.strict_data, kind=cfg.dataset_kind)
     check_trainable(probe)
-    resize, crop = default_sizes(cfg.resize, cfg.crop, probe.image_size)
+    resize, crop = default_sizes(cfg.resize, cfg.crop, probe.image_size, get_arch(cfg.arch).min_input)
     train_set = probe if probe.image_size == resize else open_dataset(
         cfg.data, "train", image_size=resize, strict=cfg.strict_data, kind=cfg.dataset_kind)
     val_set = None
