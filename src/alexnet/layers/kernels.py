@@ -28,7 +28,8 @@ from torch.autograd.function import once_differentiable
 
 from ..choices import LRN_BACKENDS
 from ..errors import ConfigError
-from .formula import compute_dtype, lrn_shifted, neg_power, shifted_sum
+from .formula import (compute_dtype, flat_window_sum, from_flat, neg_power, shifted_sum, to_flat, use_flat_window,
+                      window_masks)
 
 # "auto" compiles only tensors at least this large (conv1 maps of a batch of >= 15 224-px images): smaller ones
 # do not repay a compile.
@@ -132,28 +133,42 @@ def eager_backward(a, m, g, groups: int, size: int, scale: float, beta: float, k
 
 
 # --- compiled backend: three pure functions handed to torch.compile --------------------------------------------
-def _k_forward(a, groups: int, size: int, scale: float, beta: float, k: float):
-    return lrn_shifted(a, size, scale, beta, k, groups)
+def _kernel_window(t, shape, groups: int, before: int, after: int, masks):
+    """The channel-window sum of ``t``: ``t`` is flat (``to_flat``) when ``masks`` are given, else (N, C, H, W)."""
+    if masks is not None:
+        return flat_window_sum(t, shape[1], before, after, masks)
+    return shifted_sum(t, groups, before, after)
 
 
-def _k_backward_t(a, g, groups: int, size: int, scale: float, beta: float, k: float):
-    x = compute_dtype(a)
-    s = shifted_sum(x * x, groups, size // 2, (size - 1) // 2) * scale + k
-    return g.to(x.dtype) * x * neg_power(s, beta) / s
+def _k_forward(a, groups: int, size: int, scale: float, beta: float, k: float, masks=None):
+    x = compute_dtype(to_flat(a) if masks is not None else a)
+    s = _kernel_window(x * x, a.shape, groups, size // 2, (size - 1) // 2, masks) * scale + k
+    out = (x * neg_power(s, beta)).to(a.dtype)
+    return from_flat(out, a.shape) if masks is not None else out
 
 
-def _k_backward_grad(a, g, t, groups: int, size: int, scale: float, beta: float, k: float):
-    x = compute_dtype(a)
-    s = shifted_sum(x * x, groups, size // 2, (size - 1) // 2) * scale + k
+def _k_backward_t(a, g, groups: int, size: int, scale: float, beta: float, k: float, masks=None):
+    flat = masks is not None
+    x = compute_dtype(to_flat(a) if flat else a)
+    s = _kernel_window(x * x, a.shape, groups, size // 2, (size - 1) // 2, masks) * scale + k
+    t = (to_flat(g) if flat else g).to(x.dtype) * x * neg_power(s, beta) / s
+    return from_flat(t, a.shape) if flat else t
+
+
+def _k_backward_grad(a, g, t, groups: int, size: int, scale: float, beta: float, k: float, masks=None):
+    flat = masks is not None
+    x = compute_dtype(to_flat(a) if flat else a)
+    s = _kernel_window(x * x, a.shape, groups, size // 2, (size - 1) // 2, masks) * scale + k
     # the window's transpose: channel j receives from i in [j - after, j + before]
-    w = shifted_sum(t, groups, (size - 1) // 2, size // 2)
-    return (g.to(x.dtype) * neg_power(s, beta) - (2.0 * scale * beta) * x * w).to(a.dtype)
+    w = _kernel_window(to_flat(t) if flat else t, a.shape, groups, (size - 1) // 2, size // 2, masks)
+    out = ((to_flat(g) if flat else g).to(x.dtype) * neg_power(s, beta) - (2.0 * scale * beta) * x * w).to(a.dtype)
+    return from_flat(out, a.shape) if flat else out
 
 
-def _k_backward_grad_inplace(a, g, t, groups: int, size: int, scale: float, beta: float, k: float):
+def _k_backward_grad_inplace(a, g, t, groups: int, size: int, scale: float, beta: float, k: float, masks=None):
     """``_k_backward_grad`` written into ``g`` (each element of g is read only where it is written): for a
     gradient buffer nobody else holds, this saves one full-size buffer at the backward's peak."""
-    return g.copy_(_k_backward_grad(a, g, t, groups, size, scale, beta, k))
+    return g.copy_(_k_backward_grad(a, g, t, groups, size, scale, beta, k, masks))
 
 
 _KERNEL_FUNCTIONS = {"forward": _k_forward, "backward_t": _k_backward_t, "backward_grad": _k_backward_grad,
@@ -173,8 +188,26 @@ def kernel(name: str):
             if hasattr(cfg, limit) and getattr(cfg, limit) < COMPILE_MAX_SHAPES * 2:
                 setattr(cfg, limit, COMPILE_MAX_SHAPES * 2)
         # Static shapes: dynamic-shape kernels were measured ~5x slower on CPU.
-        _kernels[name] = torch.compile(_KERNEL_FUNCTIONS[name], dynamic=False)
+        _kernels[name] = _with_masks(torch.compile(_KERNEL_FUNCTIONS[name], dynamic=False))
     return _kernels[name]
+
+
+_masks: dict = {}
+
+
+def _with_masks(compiled: Callable) -> Callable:
+    """``compiled(*args)`` given the window's tower masks (made here, eagerly, and cached) where the flat
+    channels_last form is the faster one; the last five arguments are always (groups, size, scale, beta, k)."""
+    def call(a, *args):
+        groups, size = args[-5], args[-4]
+        if not use_flat_window(a, groups):
+            return compiled(a, *args)
+        key = (a.shape[1], groups, size // 2, a.device)
+        if key not in _masks:
+            _masks[key] = window_masks(a.shape[1], groups, size // 2, a.device)
+        return compiled(a, *args, masks=_masks[key])
+
+    return call
 
 
 def compiled_backward(a, g, params: tuple, grad_kernel: str = "backward_grad"):
