@@ -7,7 +7,6 @@ from typing import Any
 from .config import TrainConfig
 from .errors import ConfigError
 
-
 PAPER_SIZES = (256, 224)   # section 2: images rescaled to 256 x 256, 224 x 224 patches taken from them
 
 

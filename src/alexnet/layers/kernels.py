@@ -28,8 +28,16 @@ from torch.autograd.function import once_differentiable
 
 from ..choices import LRN_BACKENDS
 from ..errors import ConfigError
-from .formula import (compute_dtype, flat_window_sum, from_flat, neg_power, shifted_sum, to_flat, use_flat_window,
-                      window_masks)
+from .formula import (
+    compute_dtype,
+    flat_window_sum,
+    from_flat,
+    neg_power,
+    shifted_sum,
+    to_flat,
+    use_flat_window,
+    window_masks,
+)
 
 # "auto" compiles only tensors at least this large (conv1 maps of a batch of >= 15 224-px images): smaller ones
 # do not repay a compile.
