@@ -70,7 +70,8 @@ class TrainConfig:
     bias_decay: bool | None = option(help="weight decay on the biases too (section 5's rule applied to every "
                                      "parameter; cuda-convnet (wc=0) and Caffe's bvlc_alexnet (decay_mult 0) give "
                                      "biases none: the paper recipe's choice)", recipe=True)
-    optimizer: str | None = option(help="paper: section 5's update (lr inside the velocity); sgd: torch.optim.SGD",
+    optimizer: str | None = option(help="paper: section 5's update (lr inside the velocity); sgd: torch.optim.SGD; "
+                                   "adamw: torch.optim.AdamW (--momentum is its beta1)",
                                    choices=choices.OPTIMIZERS, recipe=True)
     schedule: str | None = option(help="learning-rate schedule (paper: plateau, divide by 10 when the val error "
                                   "stops improving)", choices=choices.SCHEDULES, recipe=True)
