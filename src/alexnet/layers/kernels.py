@@ -11,8 +11,8 @@ recomputes the window sum in backward, so it adds no activation memory.  Two bac
               passes -- with the window as shifted loads, so each is one pass over memory.  On channels_last
               maps with few channels a tower (conv1) the window runs over the flat memory with 0/1 tower masks
               (``formula.flat_window_sum``), which inductor vectorizes (conv1's forward 33 -> 13 ms, batch 64).
-              Measured ~3x faster than ``eager`` on an AVX2 CPU for conv1-sized maps; costs a compile (~10-20 s per shape,
-              cached on disk by inductor).
+              Measured ~3x faster than ``eager`` on an AVX2 CPU for conv1-sized maps; costs a compile (~10-20 s
+              per shape, cached on disk by inductor).
 ``auto``      (default) ``compiled`` for large contiguous CPU tensors (>= COMPILE_MIN_NUMEL elements), where
               it was measured to pay, else ``eager``; if compiling fails once, ``eager`` from then on.
 
