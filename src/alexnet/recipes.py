@@ -95,7 +95,8 @@ register_recipe(
 # validation top-1 error (chance) on the synthetic set, MNIST-format and CIFAR-format files alike; `small` at 19.9%,
 # 2.4%, 41.2% (CIFAR pickles of the synthetic set's shapes) and 86.2% (CIFAR pickles of flat shapes in random colours
 # on random colours; 49.6% with --dropout 0: there the network first collapses to a uniform output, and an lr scan
-# 0.005-0.05, batch 64 or 128, a 1-epoch warm-up, positive biases, AdamW and dropout 0.25 did not shorten that).  The issue's own case,
+# 0.005-0.05, batch 64 or 128, a 1-epoch warm-up, positive biases, AdamW and dropout 0.25 did not shorten
+# that).  The issue's own case,
 # 28-px grayscale PNG folders: paper 90.0%, small 8.5%.  Batch 32 rather than 128 (steps are what small data lacks),
 # a warm-up of only 0.3 epoch; cosine decay needs no validation signal to lower the rate.
 register_recipe(
