@@ -96,9 +96,9 @@ register_recipe(
 # 2.4%, 41.2% (CIFAR pickles of the synthetic set's shapes) and 86.2% (CIFAR pickles of flat shapes in random colours
 # on random colours; 49.6% with --dropout 0: there the network first collapses to a uniform output, and an lr scan
 # 0.005-0.05, batch 64 or 128, a 1-epoch warm-up, positive biases, AdamW and dropout 0.25 did not shorten
-# that).  The issue's own case,
-# 28-px grayscale PNG folders: paper 90.0%, small 8.5%.  Batch 32 rather than 128 (steps are what small data lacks),
-# a warm-up of only 0.3 epoch; cosine decay needs no validation signal to lower the rate.
+# that).  The issue's own case, 28-px grayscale PNG folders: paper 90.0%, small 8.5%.  Batch 32 rather than 128
+# (steps are what small data lacks), a warm-up of only 0.3 epoch; cosine decay needs no validation signal to lower
+# the rate.
 register_recipe(
     "small", "from scratch on a small dataset (He init, standardised input, warm-up, cosine)", init="kaiming",
     batch_size=32, lr=0.02, momentum=0.9, weight_decay=0.0005, optimizer="paper", schedule="cosine",
