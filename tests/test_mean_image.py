@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import shutil
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from alexnet.data.stats import compute_mean_image, dataset_mean_image
 from alexnet.errors import CheckpointError, ConfigError
 from alexnet.interop import convert_caffe, export_model
 from alexnet.predict import predict
+from test_interop import blob_v1  # the legacy BlobProto that compute_image_mean writes
 
 V1 = Path(__file__).parent / "data" / "v1"
 
@@ -232,27 +232,6 @@ def test_onnx_export_carries_the_mean_image(tmp_path):
 # Caffe's mean file: a BlobProto (num, channels, height, width, data), imported as is
 # ---------------------------------------------------------------------------------------------------------------
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b, n = n & 0x7F, n >> 7
-        out.append(b | 0x80 if n else b)
-        if not n:
-            return bytes(out)
-
-
-def binaryproto(a: np.ndarray, packed: bool = True) -> bytes:
-    """caffe.proto's BlobProto as compute_image_mean writes it: num=1, channels=2, height=3, width=4 (varints),
-    data=5 (float; packed, or one fixed32 per value)."""
-    n, c, h, w = (1,) * (4 - a.ndim) + a.shape
-    head = b"".join(_varint(num << 3) + _varint(v) for num, v in ((1, n), (2, c), (3, h), (4, w)))
-    vals = np.ascontiguousarray(a, "<f4").ravel()
-    if packed:
-        body = vals.tobytes()
-        return head + _varint(5 << 3 | 2) + _varint(len(body)) + body
-    return head + b"".join(_varint(5 << 3 | 5) + struct.pack("<f", float(v)) for v in vals)
-
-
 def test_binaryproto_is_real_blobproto():
     """Google's protobuf runtime reads our bytes as caffe.proto's BlobProto (same field numbers and types)."""
     from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
@@ -273,7 +252,7 @@ def test_binaryproto_is_real_blobproto():
     Blob = message_factory.GetMessageClass(pool.FindMessageTypeByName("meancaffe.BlobProto"))
     a = np.arange(24, dtype=np.float32).reshape(1, 3, 2, 4) * 1.5
     for packed in (True, False):
-        blob = Blob.FromString(binaryproto(a, packed))
+        blob = Blob.FromString(blob_v1(a, packed))
         assert (blob.num, blob.channels, blob.height, blob.width) == (1, 3, 2, 4)
         np.testing.assert_array_equal(np.array(blob.data, np.float32), a.ravel())
     ours = Blob(num=1, channels=3, height=2, width=4)
@@ -290,7 +269,7 @@ def test_caffe_mean_binaryproto_imported_as_is(tmp_path, rgb):
     (tmp_path / "net.caffemodel").write_bytes(ti.encode_net(ti.alexnet_layers(blobs)))
     rng = np.random.default_rng(2)
     mean_bgr = (rng.random((1, 3, 256, 256)) * 255).astype(np.float32)   # imagenet_mean.binaryproto's layout
-    (tmp_path / "imagenet_mean.binaryproto").write_bytes(binaryproto(mean_bgr, packed=True))
+    (tmp_path / "imagenet_mean.binaryproto").write_bytes(blob_v1(mean_bgr, packed=True))
     out = convert_caffe(tmp_path / "net.caffemodel", tmp_path / "c.pt", rgb=rgb,
                                         mean=tmp_path / "imagenet_mean.binaryproto")
     model, ck = alexnet.load_model(out)
@@ -319,7 +298,7 @@ def test_caffe_mean_binaryproto_imported_as_is(tmp_path, rgb):
     torch.testing.assert_close(got, ref, rtol=0, atol=1e-4 * scale)
     assert (ref_channel - ref).abs().max() > 1e-2 * scale
     # a mean image of another size is refused in one line
-    (tmp_path / "small.binaryproto").write_bytes(binaryproto(mean_bgr[:, :, :200, :200]))
+    (tmp_path / "small.binaryproto").write_bytes(blob_v1(mean_bgr[:, :, :200, :200]))
     with pytest.raises(ConfigError, match="200x200.*256x256") as e:
         convert_caffe(tmp_path / "net.caffemodel", tmp_path / "d.pt",
                                       mean=tmp_path / "small.binaryproto")
