@@ -118,6 +118,7 @@ class ArchEntry:
 
 
 ARCH_REGISTRY: dict[str, ArchEntry] = {}
+IMAGENET_MIN_INPUT = 63   # the ImageNet nets' smallest input (conv1 11x11/4 padded by 2, 3x3/2 pools): pool5 1 x 1
 
 
 def register_arch(name: str, *, defaults: Mapping | None = None,
@@ -221,7 +222,7 @@ class PaperAlexNet(_Named):
         s = _pool_out(s, cfg.overlap_pool)
         if s < 1:
             raise ConfigError(f"input_size={cfg.input_size} is too small for the paper network "
-                              "(conv5's pooled map would be empty); use at least 63")
+                              f"(conv5's pooled map would be empty); use at least {IMAGENET_MIN_INPUT}")
         self.feature_size = s
         self.flatten = nn.Flatten()
         self.fc6 = nn.Linear(c5 * s * s, cfg.fc_size)                             # 4096 (both towers)
@@ -264,13 +265,13 @@ def _check_paper_1tower(cfg: ModelConfig) -> None:
     _check_paper(cfg)
 
 
-@register_arch("paper", defaults=dict(towers=2), validate=_check_paper, min_input=63)
+@register_arch("paper", defaults=dict(towers=2), validate=_check_paper, min_input=IMAGENET_MIN_INPUT)
 def build_paper(cfg: ModelConfig) -> nn.Module:
     """The ILSVRC network of section 3.5: two towers (or one with ``towers=1``)."""
     return PaperAlexNet(cfg)
 
 
-@register_arch("paper-1tower", defaults=dict(towers=1), validate=_check_paper_1tower, min_input=63)
+@register_arch("paper-1tower", defaults=dict(towers=1), validate=_check_paper_1tower, min_input=IMAGENET_MIN_INPUT)
 def build_paper_1tower(cfg: ModelConfig) -> nn.Module:
     """The same layers without grouping: one GPU holding every kernel."""
     return PaperAlexNet(cfg)
@@ -331,12 +332,12 @@ def _check_owt(cfg: ModelConfig) -> None:
         raise ConfigError("owt (torchvision's AlexNet) has one tower; use arch 'paper' for two towers")
     if cfg.channels != OWT_CHANNELS:
         raise ConfigError("owt's channels are fixed at 64-192-384-256-256 (torchvision's layout)")
-    if cfg.input_size < 63:   # conv5's pooled map would be empty (torch's own error comes only at the first batch)
-        raise ConfigError(f"input_size={cfg.input_size} is too small for owt; use at least 63")
+    if cfg.input_size < IMAGENET_MIN_INPUT:   # pool5 would be empty (torch's own error comes only at the first batch)
+        raise ConfigError(f"input_size={cfg.input_size} is too small for owt; use at least {IMAGENET_MIN_INPUT}")
 
 
 @register_arch("owt", defaults=dict(towers=1, lrn=False, init="default", channels=OWT_CHANNELS),
-               validate=_check_owt, min_input=63)
+               validate=_check_owt, min_input=IMAGENET_MIN_INPUT)
 def build_owt(cfg: ModelConfig) -> nn.Module:
     """torchvision's AlexNet ("one weird trick"), with its state_dict keys."""
     return OwtAlexNet(cfg)

@@ -129,8 +129,8 @@ def window_masks(channels: int, groups: int, reach: int, device=None) -> torch.T
     """(2 * reach + 1) x channels 0/1 float32: row ``reach + d`` keeps channel i's neighbour i + d when both are in
     the same tower.  Made outside ``torch.compile`` and passed in: computed inside, its ``% c`` would be fused
     into the kernel's index arithmetic again."""
-    i = torch.arange(channels, device=device) % (channels // groups)
     c = channels // groups
+    i = torch.arange(channels, device=device) % c
     return torch.stack([((i + d >= 0) & (i + d < c)).float() for d in range(-reach, reach + 1)])
 
 
