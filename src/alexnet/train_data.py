@@ -7,15 +7,15 @@ from typing import Any
 from .config import TrainConfig
 from .errors import ConfigError
 
-PAPER_SIZES = (256, 224)   # section 2: images rescaled to 256 x 256, 224 x 224 patches taken from them
-
 
 def default_sizes(resize: int | None, crop: int | None, native: int, min_input: int = 1) -> tuple[int, int]:
     """(S, crop): the paper's 256/224 for image folders; native size, no crop, for CIFAR/MNIST-sized images; the
     paper's 256/224 again when no size is given and the native size is below what the network takes
     (``min_input``: 63 px for the ImageNet networks, so 32-px CIFAR images are upscaled as the tutorials do)."""
     if resize is None and crop is None and native < min_input:
-        return PAPER_SIZES
+        from .data.formats.imagefolder import DEFAULT_FOLDER_SIZE
+
+        resize = DEFAULT_FOLDER_SIZE              # as image folders: 256, so the crop below is 224
     s = resize or native
     if crop is None:
         crop = s if s < 64 else round(s * 224 / 256)
