@@ -17,6 +17,7 @@ from alexnet.recipes import (
     RECIPE_REGISTRY,
     SMALL_DATA_LIMIT,
     choose_recipe,
+    inherit_run_settings,
     recipe_fields,
     register_recipe,
     resolve_recipe,
@@ -58,6 +59,12 @@ def test_a_recipe_must_set_every_recipe_field_and_be_named_in_choices():
     with pytest.raises(ValueError, match=r"recipe 'small': missing \['batch_size'"):
         register_recipe("small", "x", **{k: v for k, v in RECIPE_REGISTRY["small"].values.items() if k != "batch_size"})
     assert RECIPE_REGISTRY["small"].values["batch_size"] == 32   # the failed registration left the entry alone
+    values = RECIPE_REGISTRY["small"].values
+    with pytest.raises(ValueError, match=r"recipe 'small': model switches \['lrn'\] are not among"):
+        register_recipe("small", "x", model={"lrn": False}, **values)
+    with pytest.raises(ValueError, match=r"recipe 'small': dropout 1.0 is not in \[0, 1\)"):
+        register_recipe("small", "x", model={"dropout": 1.0}, **values)
+    assert RECIPE_REGISTRY["small"].model == {"init": "kaiming", "dropout": 0.0}
 
 
 def test_paper_recipe_is_section_5_exactly():
@@ -83,15 +90,19 @@ def test_paper_recipe_is_section_5_exactly():
 
 def test_small_recipe_values():
     resolved, _ = resolve_recipe(cfg(recipe="small"))
-    assert resolved.model == {"init": "kaiming"} and resolve_normalize(resolved) == "standard"
+    assert resolved.model == {"init": "kaiming", "dropout": 0.0} and resolve_normalize(resolved) == "standard"
     assert (resolved.batch_size, resolved.lr, resolved.schedule, resolved.warmup_epochs) == (32, 0.02, "cosine", 0.3)
+    net = build_model("paper", num_classes=3, fc_size=32, **resolved.model)
+    assert net.config.dropout == 0.0 and net.drop6.p == net.drop7.p == 0.0     # the network gets the recipe's dropout
+    assert "kaiming init, dropout 0, standard input scaling, batch 32" in RECIPE_REGISTRY["small"].describe()
+    assert "dropout" not in RECIPE_REGISTRY["paper"].describe()                # the paper's own: 0.5 (section 4.2)
 
 
 def test_explicit_python_values_win_over_the_recipe():
     resolved, line = resolve_recipe(cfg(recipe="small", lr=0.05, batch_size=128, normalize="paper",
                                         model={"init": "paper", "fc_size": 32}))
     assert (resolved.lr, resolved.batch_size, resolved.normalize) == (0.05, 128, "paper")
-    assert resolved.model == {"init": "paper", "fc_size": 32}
+    assert resolved.model == {"init": "paper", "fc_size": 32, "dropout": 0.0}
     assert (resolved.schedule, resolved.warmup_epochs) == ("cosine", 0.3)   # what was not given: the recipe's
     assert line == ("recipe: small (--recipe small); set explicitly, over the recipe: init paper, batch_size 128, "
                     "lr 0.05, normalize paper")
@@ -109,6 +120,11 @@ def test_explicit_flags_win_over_the_recipe():
     # no flag given: every recipe field is None before the recipe, i.e. the recipe's
     plain = config_from_args(build_parser().parse_args(["train", "--data", "d", "--out", "o"]))
     assert plain.recipe == "auto" and plain.explicit() == {} and "init" not in plain.model
+    assert "dropout" not in plain.model
+    given = build_parser().parse_args(["train", "--data", "d", "--out", "o", "--recipe", "small", "--dropout", "0.5"])
+    resolved, line = resolve_recipe(config_from_args(given))
+    assert resolved.model == {"init": "kaiming", "dropout": 0.5}
+    assert line == "recipe: small (--recipe small); set explicitly, over the recipe: dropout 0.5"
 
 
 def test_auto_choice_and_its_line():
@@ -239,6 +255,22 @@ def test_resume_with_another_recipe_is_refused(tiny_data, tmp_path):
               printer=quiet)
 
 
+def test_resume_keeps_the_runs_dropout_whatever_the_recipe_says_now(tiny_data, tmp_path):
+    # A run with dropout 0.3 given explicitly, resumed without the flag: the checkpoint's 0.3, not small's 0.
+    train(tiny(tiny_data, tmp_path / "r", recipe="small", model={"fc_size": 32, "dropout": 0.3}), printer=quiet)
+    trainer = Trainer(tiny(tiny_data, tmp_path / "r", recipe="small", epochs=2), printer=quiet)
+    trainer.setup(resume=tmp_path / "r")
+    assert trainer.model.config.dropout == 0.3 and trainer.model.drop6.p == 0.3
+    trainer.run.close()
+    # A run from before `small` set a dropout (its config.json's model names none; its network had the paper's 0.5).
+    old = inherit_run_settings(cfg(), {"recipe": "small", "model": {"init": "kaiming", "fc_size": 32}},
+                               {"init": "kaiming", "dropout": 0.5, "fc_size": 32})
+    resolved, _ = resolve_recipe(old)
+    assert resolved.recipe == "small" and resolved.model["dropout"] == 0.5
+    assert resolve_recipe(inherit_run_settings(cfg(model={"dropout": 0.1}), {"recipe": "small"},
+                                               {"dropout": 0.5}))[0].model["dropout"] == 0.1   # a flag still wins
+
+
 def test_given_model_must_have_the_datas_classes(tiny_data, tmp_path):
     model = build_model("paper", num_classes=7, fc_size=32, input_size=64)
     with pytest.raises(ConfigError, match=r"the given model has 7 classes, .* has 3; replace its head \(fc8\) first"):
@@ -282,7 +314,7 @@ def test_demo_trains_with_a_recipe_and_measures_how_far_conv1_moved(tmp_path):
                      progress=False)
     result = run_demo(cfg, printer=lines.append)
     text = "\n".join(lines)
-    assert "training recipe small: init kaiming, standard input, batch 4, lr 0.02" in text
+    assert "training recipe small: init kaiming, dropout 0, standard input, batch 4, lr 0.02" in text
     assert "recipe: small (--recipe small); set explicitly, over the recipe: batch_size 4" in text
     saved = json.loads((tmp_path / "demo" / "config.json").read_text())["train"]
     assert saved["recipe"] == "small" and saved["model"]["init"] == "kaiming"

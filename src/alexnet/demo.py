@@ -39,7 +39,7 @@ class DemoConfig:
 
 
 SCALED_NOTE = ("scaled for this machine: {resize}->{crop} px crops (paper 256->224), fc6/fc7 {fc} units (paper "
-               "4096), {epochs} epochs; the paper's network (two towers, LRN, overlapping pooling, dropout 0.5) and "
+               "4096), {epochs} epochs; the paper's network (two towers, LRN, overlapping pooling) and "
                "augmentation (crops + flips + PCA lighting); training recipe {recipe}: {recipe_values}")
 
 
@@ -47,6 +47,7 @@ def run_demo(cfg: DemoConfig, printer=print) -> dict:
     from .data import open_dataset, synthetic
     from .evaluate import evaluate
     from .interop import load_model
+    from .model import PAPER_DROPOUT
     from .recipes import resolve_recipe
     from .train import TrainConfig, train
     from .viz import conv1_change, neighbours_figure, plot_filters, tower_colour_specificity
@@ -62,7 +63,8 @@ def run_demo(cfg: DemoConfig, printer=print) -> dict:
                        epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, resize=cfg.resize, crop=cfg.crop,
                        seed=cfg.seed, device=cfg.device, steps_per_epoch=cfg.steps_per_epoch, progress=cfg.progress)
     resolved, _ = resolve_recipe(tcfg, train_images=cfg.classes * cfg.train_per_class)
-    values = (f"init {resolved.model['init'] if 'init' in resolved.model else 'paper'}, {resolved.normalize} input, "
+    values = (f"init {resolved.model.get('init', 'paper')}, dropout {resolved.model.get('dropout', PAPER_DROPOUT):g}, "
+              f"{resolved.normalize} input, "
               f"batch {resolved.batch_size}, lr {resolved.lr:g}, {resolved.warmup_epochs:g}-epoch warm-up, "
               f"{resolved.schedule} schedule, PaperSGD momentum {resolved.momentum:g} / weight decay "
               f"{resolved.weight_decay:g}; --recipe paper for the paper's section-5 recipe")

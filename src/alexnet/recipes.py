@@ -1,8 +1,9 @@
 """Training recipes: named sets of ``TrainConfig`` values, one extension point.  Importable without torch.
 
 A recipe fills the fields of ``TrainConfig`` that are marked ``recipe=True`` (they default to None, "the recipe's
-value") and the network's ``init`` when ``model`` does not name one.  Whatever the user gave, as a flag or as a
-keyword argument, is not None and is kept: every flag overrides its recipe's value.
+value") and the network switches of ``RECIPE_MODEL_SWITCHES`` (``init``, ``dropout``) that ``model`` does not
+name.  Whatever the user gave, as a flag or as a keyword argument, is not None and is kept: every flag overrides its
+recipe's value.
 
 - ``paper``: section 5 exactly as written (ImageNet scale, ~10,000 steps an epoch): PaperSGD, batch 128, momentum
   0.9, weight decay 0.0005, lr 0.01 divided by 10 when the validation error stops improving, no warm-up, the
@@ -11,8 +12,9 @@ keyword argument, is not None and is kept: every flag overrides its recipe's val
   authors' code decays no biases).  On a few thousand images this sits at ln(classes) (chance) for many epochs
   (the issue that made the recipes: 89.2% top-1 error on 10 classes after 4 epochs; reproduced here: 90.0%,
   and 8.5% with ``small``).
-- ``small``: the same network and optimizer from scratch on small data: He init (zero biases), inputs divided by the
-  pixel std, batch 32, lr 0.02 warmed up linearly over the first 0.3 epoch, cosine decay (see ``SMALL_EVIDENCE``).
+- ``small``: the same network and optimizer from scratch on small data: He init (zero biases), no dropout (a
+  deviation from section 4.2, measured below), inputs divided by the pixel std, batch 32, lr 0.02 warmed up linearly
+  over the first 0.3 epoch, cosine decay (see ``SMALL_EVIDENCE``).
 - ``finetune``: a pretrained network with a new head: the head (fc8) at lr 0.01, every other layer at a tenth of
   it (Caffe's fine-tuning example: base_lr 0.001 with lr_mult 10 on the new fc8), cosine decay, batch 64.  The
   pretrained layers keep the init they came with; ``--freeze LAYER`` keeps the first layers fixed.
@@ -35,22 +37,27 @@ from .errors import ConfigError
 # paper's recipe has too few steps an epoch to leave the ln(classes) plateau in a reasonable number of epochs.
 SMALL_DATA_LIMIT = 100_000
 
+# The network switches (``alexnet.model.make_config``) a recipe may set; the rest are the architecture's.
+RECIPE_MODEL_SWITCHES = ("init", "dropout")
+
 
 @dataclass(frozen=True)
 class Recipe:
-    """A named set of TrainConfig values.  ``init``: the network's initialisation (None: the architecture's own)."""
+    """A named set of TrainConfig values and network switches (``model``: init, dropout; absent: the
+    architecture's own)."""
 
     name: str
     summary: str                                       # one line: what it is for
     values: Mapping = field(default_factory=dict)      # TrainConfig recipe field -> value
-    init: str | None = None
+    model: Mapping = field(default_factory=dict)       # RECIPE_MODEL_SWITCHES -> value
 
     def describe(self) -> str:
         """The values as a short list, e.g. "kaiming init, standard input scaling, batch 32, lr 0.02, ..."."""
-        v = self.values
-        own = "the network's own init"
-        bits = [f"{self.init} init" if self.init else own, f"{v['normalize']} input scaling",
-                f"batch {v['batch_size']}", f"lr {v['lr']:g}"]
+        v, m = self.values, self.model
+        bits = [f"{m['init']} init" if "init" in m else "the network's own init"]
+        if "dropout" in m:
+            bits.append(f"dropout {m['dropout']:g}")
+        bits += [f"{v['normalize']} input scaling", f"batch {v['batch_size']}", f"lr {v['lr']:g}"]
         if v["pretrained_lr_mult"] != 1:
             bits.append(f"pretrained layers x{v['pretrained_lr_mult']:g}")
         if v["warmup_epochs"]:
@@ -69,16 +76,23 @@ def recipe_fields() -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("recipe"))
 
 
-def register_recipe(name: str, summary: str, *, init: str | None = None, **values) -> Recipe:
-    """Register a recipe: a value for every recipe field of TrainConfig (checked now, not at training time)."""
+def register_recipe(name: str, summary: str, *, model: Mapping | None = None, **values) -> Recipe:
+    """Register a recipe: a value for every recipe field of TrainConfig, and ``model``: network switches of
+    ``RECIPE_MODEL_SWITCHES`` (checked now, not at training time)."""
     if name not in choices.RECIPES:
         raise ValueError(f"recipe {name!r} is not named in alexnet.choices.RECIPES")
     missing, unknown = set(recipe_fields()) - set(values), set(values) - set(recipe_fields())
     if missing or unknown:
         raise ValueError(f"recipe {name!r}: missing {sorted(missing)}, unknown {sorted(unknown)}")
-    if init is not None and init not in choices.INITS:
-        raise ValueError(f"recipe {name!r}: init {init!r} is not one of {choices.INITS}")
-    RECIPE_REGISTRY[name] = Recipe(name, summary, dict(values), init)
+    model = dict(model or {})
+    if set(model) - set(RECIPE_MODEL_SWITCHES):
+        raise ValueError(f"recipe {name!r}: model switches {sorted(set(model) - set(RECIPE_MODEL_SWITCHES))} are "
+                         f"not among {RECIPE_MODEL_SWITCHES}")
+    if "init" in model and model["init"] not in choices.INITS:
+        raise ValueError(f"recipe {name!r}: init {model['init']!r} is not one of {choices.INITS}")
+    if "dropout" in model and not 0.0 <= model["dropout"] < 1.0:
+        raise ValueError(f"recipe {name!r}: dropout {model['dropout']!r} is not in [0, 1)")
+    RECIPE_REGISTRY[name] = Recipe(name, summary, dict(values), model)
     return RECIPE_REGISTRY[name]
 
 
@@ -100,7 +114,8 @@ register_recipe(
 # (steps are what small data lacks), a warm-up of only 0.3 epoch; cosine decay needs no validation signal to lower
 # the rate.
 register_recipe(
-    "small", "from scratch on a small dataset (He init, standardised input, warm-up, cosine)", init="kaiming",
+    "small", "from scratch on a small dataset (He init, no dropout, standardised input, warm-up, cosine)",
+    model={"init": "kaiming", "dropout": 0.0},
     batch_size=32, lr=0.02, momentum=0.9, weight_decay=0.0005, optimizer="paper", schedule="cosine",
     warmup_epochs=0.3, pretrained_lr_mult=1.0, normalize="standard", mean="channel", bias_decay=True)
 
@@ -138,13 +153,12 @@ def choose_recipe(cfg: TrainConfig, train_images: int | None) -> tuple[str, str]
 
 
 def apply_recipe(cfg: TrainConfig, name: str) -> TrainConfig:
-    """``cfg`` with recipe ``name``'s values in every recipe field it left at None (and the init when ``model``
-    names none): what the user set explicitly stays."""
+    """``cfg`` with recipe ``name``'s values in every recipe field it left at None (and its network switches where
+    ``model`` names none): what the user set explicitly stays."""
     recipe = get_recipe(name)
     fill = {k: v for k, v in recipe.values.items() if getattr(cfg, k) is None}
     model = dict(cfg.model)
-    if recipe.init is not None and model.get("init") is None:
-        model["init"] = recipe.init
+    model.update({k: v for k, v in recipe.model.items() if model.get(k) is None})
     return dataclasses.replace(cfg, recipe=name, model=model, **fill)
 
 
@@ -153,9 +167,8 @@ def resolve_recipe(cfg: TrainConfig, train_images: int | None = None) -> tuple[T
 
     ``train_images`` is needed only for ``recipe="auto"``.  Resolving a resolved config changes nothing."""
     name, why = choose_recipe(cfg, train_images)
-    own = cfg.explicit()
-    if cfg.model.get("init") is not None:
-        own = {"init": cfg.model["init"], **own}
+    own = {k: cfg.model[k] for k in RECIPE_MODEL_SWITCHES if cfg.model.get(k) is not None}
+    own.update(cfg.explicit())
     resolved = apply_recipe(cfg, name)
     resolved.validate()
     line = f"recipe: {name} ({why})"
@@ -168,15 +181,19 @@ def resolve_recipe(cfg: TrainConfig, train_images: int | None = None) -> tuple[T
 LEGACY_VALUES = {"mean": "channel", "bias_decay": True, "warmup_epochs": 0.0, "pretrained_lr_mult": 1.0}
 
 
-def inherit_run_settings(cfg: TrainConfig, saved: Mapping) -> TrainConfig:
+def inherit_run_settings(cfg: TrainConfig, saved: Mapping, network: Mapping | None = None) -> TrainConfig:
     """For a resumed run: every recipe field left unset takes the value the run was started with (``saved``, its
-    config.json "train" record; a field newer than the checkpoint: ``LEGACY_VALUES``), and ``recipe="auto"`` the
-    run's recipe, so a resumed run continues with its own settings whatever today's recipes say."""
+    config.json "train" record; a field newer than the checkpoint: ``LEGACY_VALUES``), every recipe network switch
+    left unset the checkpoint's (``network``: its model config; e.g. the dropout of a run from before ``small`` set
+    one), and ``recipe="auto"`` the run's recipe, so a resumed run continues with its own settings whatever today's
+    recipes say."""
     fill = {k: saved.get(k, LEGACY_VALUES.get(k)) for k in recipe_fields() if getattr(cfg, k) is None}
     fill = {k: v for k, v in fill.items() if v is not None}
     if cfg.recipe == "auto" and saved.get("recipe") in choices.RECIPES:
         fill["recipe"] = saved["recipe"]
-    return dataclasses.replace(cfg, **fill)
+    ran = {**(saved.get("model") or {}), **(network or {})}
+    model = {**{k: ran[k] for k in RECIPE_MODEL_SWITCHES if ran.get(k) is not None}, **cfg.model}
+    return dataclasses.replace(cfg, model=model, **fill)
 
 
 def recipes_help() -> str:
@@ -203,4 +220,4 @@ def flat_loss_hint(train_loss: float, num_classes: int, init: str, recipe: str =
 
 __all__ = ["Recipe", "RECIPE_REGISTRY", "SMALL_DATA_LIMIT", "register_recipe", "get_recipe", "choose_recipe",
            "flat_loss_hint", "apply_recipe", "inherit_run_settings", "LEGACY_VALUES",
-           "resolve_recipe", "recipe_fields", "recipes_help"]
+           "resolve_recipe", "recipe_fields", "recipes_help", "RECIPE_MODEL_SWITCHES"]

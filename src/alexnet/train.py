@@ -110,7 +110,7 @@ class Trainer:
         splits = open_splits(self.cfg)
         found = newest_training_state(resume, self.say) if resume is not None else None
         if found is not None:   # unset recipe fields: the run's own values, not today's recipe's
-            self.cfg = inherit_run_settings(self.cfg, found[1].train_config)
+            self.cfg = inherit_run_settings(self.cfg, found[1].train_config, found[1].model_config.to_dict())
         self.resolve(len(splits[0]))
         cfg = self.cfg
         ckpt = self.load_resume(resume, found) if found is not None else None
