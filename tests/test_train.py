@@ -171,11 +171,19 @@ def _crash_mid_epoch_two(tiny_data, out, ctrl_c_at_batch):
 
 
 def test_resume_run_folder_takes_the_newest_state_and_says_which(tiny_data, tmp_path, ctrl_c_at_batch):
+    """... and sweeps every temporary a killed writer left in the folder, also of files this run never rewrites (a
+    resumed run that never beats its best never writes best.pt); a living writer's temporary stays."""
     _crash_mid_epoch_two(tiny_data, tmp_path / "k", ctrl_c_at_batch)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = [tmp_path / "k" / f".{name}.{dead.stdout.strip()}.abc123.alexnet-tmp.pt" for name in ("best.pt", "x.pt")]
+    living = tmp_path / "k" / f".best.pt.{os.getppid()}.abc123.alexnet-tmp.pt"
+    for p in [*stale, living]:
+        p.write_bytes(b"half a checkpoint")
     lines = []
     train(tiny_cfg(tiny_data, tmp_path / "k", save_every=1), resume=tmp_path / "k", printer=lines.append)
     said = [s for s in lines if s.startswith("resumed from")]
     assert said == [f"resumed from {tmp_path / 'k' / 'last.pt'}: epoch 2, batch 1, step 4"]
+    assert [p.name for p in (tmp_path / "k").iterdir() if "alexnet-tmp" in p.name] == [living.name]
 
 
 def test_resume_falls_back_to_best_when_last_is_unreadable(tiny_data, tmp_path, ctrl_c_at_batch):

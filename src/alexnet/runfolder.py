@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .utils import prepare_output_dir, write_text_atomic
+from .utils import prepare_output_dir, sweep_stale_temporaries, write_text_atomic
 
 METRIC_FIELDS = ("epoch", "step", "lr", "train_loss", "train_top1_error", "train_top5_error", "val_loss",
                  "val_top1_error", "val_top5_error", "images_per_second", "epoch_seconds")
@@ -69,8 +69,11 @@ class RunFolder(NullRunFolder):
         shutil.rmtree(self.out / "tb", ignore_errors=True)
 
     def open(self, full_config: dict, resumed_step: int | None) -> None:
-        """Create the folder, write config.json, start train.log and the TensorBoard writer."""
+        """Create the folder, sweep a killed run's temporaries, write config.json, start train.log and TensorBoard."""
         prepare_output_dir(self.out)
+        # atomic_output sweeps a name's stale temporaries only when that name is written again, and a resumed run
+        # may never write best.pt (no better epoch): sweep them all here.
+        sweep_stale_temporaries(self.out)
         self._logger = _file_logger(self.out)
         write_text_atomic(self.out / "config.json", json.dumps(full_config, indent=2) + "\n")
         self.log(f"config: {json.dumps(full_config)}")
