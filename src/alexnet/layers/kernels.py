@@ -143,36 +143,32 @@ def eager_backward(a, m, g, groups: int, size: int, scale: float, beta: float, k
 
 
 # --- compiled backend: three pure functions handed to torch.compile --------------------------------------------
-def _kernel_window(t, shape, groups: int, before: int, after: int, masks):
-    """The channel-window sum of ``t``: ``t`` is flat (``to_flat``) when ``masks`` are given, else (N, C, H, W)."""
+def _kernel_window(t, groups: int, before: int, after: int, masks):
+    """The channel-window sum of ``t``: the flat memory of a channels_last map (``to_flat``; ``masks``: its tower
+    masks, ``window_masks``) or, without masks, an (N, C, H, W) tensor."""
     if masks is not None:
-        return flat_window_sum(t, shape[1], before, after, masks)
+        return flat_window_sum(t, masks.shape[1], before, after, masks)
     return shifted_sum(t, groups, before, after)
 
 
 def _k_forward(a, groups: int, size: int, scale: float, beta: float, k: float, masks=None):
-    x = compute_dtype(to_flat(a) if masks is not None else a)
-    s = _kernel_window(x * x, a.shape, groups, size // 2, (size - 1) // 2, masks) * scale + k
-    out = (x * neg_power(s, beta)).to(a.dtype)
-    return from_flat(out, a.shape) if masks is not None else out
+    x = compute_dtype(a)
+    s = _kernel_window(x * x, groups, size // 2, (size - 1) // 2, masks) * scale + k
+    return (x * neg_power(s, beta)).to(a.dtype)
 
 
 def _k_backward_t(a, g, groups: int, size: int, scale: float, beta: float, k: float, masks=None):
-    flat = masks is not None
-    x = compute_dtype(to_flat(a) if flat else a)
-    s = _kernel_window(x * x, a.shape, groups, size // 2, (size - 1) // 2, masks) * scale + k
-    t = (to_flat(g) if flat else g).to(x.dtype) * x * neg_power(s, beta) / s
-    return from_flat(t, a.shape) if flat else t
+    x = compute_dtype(a)
+    s = _kernel_window(x * x, groups, size // 2, (size - 1) // 2, masks) * scale + k
+    return g.to(x.dtype) * x * neg_power(s, beta) / s
 
 
 def _k_backward_grad(a, g, t, groups: int, size: int, scale: float, beta: float, k: float, masks=None):
-    flat = masks is not None
-    x = compute_dtype(to_flat(a) if flat else a)
-    s = _kernel_window(x * x, a.shape, groups, size // 2, (size - 1) // 2, masks) * scale + k
+    x = compute_dtype(a)
+    s = _kernel_window(x * x, groups, size // 2, (size - 1) // 2, masks) * scale + k
     # the window's transpose: channel j receives from i in [j - after, j + before]
-    w = _kernel_window(to_flat(t) if flat else t, a.shape, groups, (size - 1) // 2, size // 2, masks)
-    out = ((to_flat(g) if flat else g).to(x.dtype) * neg_power(s, beta) - (2.0 * scale * beta) * x * w).to(a.dtype)
-    return from_flat(out, a.shape) if flat else out
+    w = _kernel_window(t, groups, (size - 1) // 2, size // 2, masks)
+    return (g.to(x.dtype) * neg_power(s, beta) - (2.0 * scale * beta) * x * w).to(a.dtype)
 
 
 def _k_backward_grad_inplace(a, g, t, groups: int, size: int, scale: float, beta: float, k: float, masks=None):
@@ -206,16 +202,19 @@ _masks: dict = {}
 
 
 def _with_masks(compiled: Callable) -> Callable:
-    """``compiled(*args)`` given the window's tower masks (made here, eagerly, and cached) where the flat
-    channels_last form is the faster one; the last five arguments are always (groups, size, scale, beta, k)."""
-    def call(a, *args):
-        groups, size = args[-5], args[-4]
+    """``compiled(*tensors, groups, size, scale, beta, k)``, on the flat memory of channels_last maps with their
+    tower masks (made here, eagerly, and cached) where that form is the faster one (``use_flat_window``): the
+    tensors go in as ``to_flat`` views (they share ``a``'s layout) and the result comes back as ``from_flat``."""
+    def call(*args):
+        tensors, (groups, size) = args[:-5], args[-5:-3]
+        a = tensors[0]
         if not use_flat_window(a, groups):
-            return compiled(a, *args)
+            return compiled(*args)
         key = (a.shape[1], groups, size // 2, a.device)
         if key not in _masks:
             _masks[key] = window_masks(a.shape[1], groups, size // 2, a.device)
-        return compiled(a, *args, masks=_masks[key])
+        out = compiled(*(to_flat(t) for t in tensors), *args[-5:], masks=_masks[key])
+        return from_flat(out, a.shape)
 
     return call
 
