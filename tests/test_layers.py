@@ -208,24 +208,27 @@ def test_lrn_backend_switch_and_auto_stays_eager_for_small_maps():
 
 
 @pytest.mark.parametrize("before,after,groups", [(2, 2, 2), (1, 2, 1), (2, 1, 3), (0, 3, 2)])
-def test_flat_window_sum_equals_shifted_sum_bit_for_bit(before, after, groups):
-    from alexnet.layers.formula import flat_window_sum, from_flat, shifted_sum, to_flat, window_masks
+def test_padded_window_sum_equals_shifted_sum_bit_for_bit(before, after, groups):
+    import torch.nn.functional as F
+
+    from alexnet.layers.formula import from_towers, padded_window_sum, shifted_sum, to_towers
 
     torch.manual_seed(14)
     t = torch.randn(3, 12, 4, 5).to(memory_format=torch.channels_last)
-    masks = window_masks(12, groups, max(before, after))
-    flat = from_flat(flat_window_sum(to_flat(t), 12, before, after, masks), t.shape)
-    assert torch.equal(flat, shifted_sum(t, groups, before, after))
-    assert flat.is_contiguous(memory_format=torch.channels_last)
+    towers = to_towers(t, groups)
+    assert towers.shape == (3 * 4 * 5, groups, 12 // groups) and towers.data_ptr() == t.data_ptr()   # a view
+    out = from_towers(padded_window_sum(F.pad(towers, (before, after)), before, after), t.shape)
+    assert torch.equal(out, shifted_sum(t, groups, before, after))
+    assert out.is_contiguous(memory_format=torch.channels_last)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])   # channels_last: the flat kernels
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])   # channels_last: the padded-tower kernels
 def test_compiled_lrn_matches_reference(layout):
     """The inductor-fused backend (forward and both backward kernels) against the float64 formula; one small
     shape with an even window (asymmetric) and two towers.  Skipped where torch.compile cannot run."""
     from alexnet import layers
-    from alexnet.layers.formula import use_flat_window
+    from alexnet.layers.formula import channels_last_map
 
     torch.manual_seed(10)
     a = (torch.randn(2, 12, 5, 6) * 30).relu()
@@ -233,7 +236,7 @@ def test_compiled_lrn_matches_reference(layout):
     gp = torch.randn(2, 12, 2, 2)
     if layout == "channels_last":
         a, g, gp = (t.to(memory_format=torch.channels_last) for t in (a, g, gp))
-        assert use_flat_window(a, 2)
+        assert channels_last_map(a)
     norm, pool = LocalResponseNorm(4, 1e-3, 0.75, 2.0, "paper", 2), torch.nn.MaxPool2d(3, 2)
     prev = layers.set_lrn_backend("compiled")
     try:

@@ -118,54 +118,34 @@ def shifted_sum(t: torch.Tensor, groups: int, before: int, after: int) -> torch.
     return out.reshape(n, ch, h, w)
 
 
-# Channels per tower up to which the compiled LRN kernels take ``flat_window_sum`` for channels_last maps: measured
-# (2-core AMD EPYC, AVX512-BF16, batch 64, bf16 in, fp32 math) on conv1's 2 x 48 maps 13.8 ms against 32.9 ms for
-# ``shifted_sum``'s padded 5-D form, whose tower index (channel % c) keeps inductor's loop scalar; on conv2's
-# 2 x 128 maps 9.7 against 7.3 ms, so those keep the 5-D form.
-FLAT_WINDOW_MAX_CHANNELS = 64
+def channels_last_map(t: torch.Tensor) -> bool:
+    """A 4-D map stored channels_last (and not also plain contiguous, as 1-channel or 1x1 maps are)."""
+    return t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last)
 
 
-def window_masks(channels: int, groups: int, reach: int, device=None) -> torch.Tensor:
-    """(2 * reach + 1) x channels 0/1 float32: row ``reach + d`` keeps channel i's neighbour i + d when both are in
-    the same tower.  Made outside ``torch.compile`` and passed in: computed inside, its ``% c`` would be fused
-    into the kernel's index arithmetic again."""
-    c = channels // groups
-    i = torch.arange(channels, device=device) % c
-    return torch.stack([((i + d >= 0) & (i + d < c)).float() for d in range(-reach, reach + 1)])
+def to_towers(t: torch.Tensor, groups: int) -> torch.Tensor:
+    """A channels_last (N, C, H, W) map's memory as a (N * H * W, towers, C / towers) view: one row per pixel."""
+    return t.permute(0, 2, 3, 1).reshape(-1, groups, t.shape[1] // groups)
 
 
-def flat_window_sum(flat: torch.Tensor, channels: int, before: int, after: int, masks: torch.Tensor) -> torch.Tensor:
-    """``shifted_sum`` of a channels_last tensor given as its flat memory (``to_flat``; channel innermost): shifts
-    of the flat tensor, each times its 0/1 mask (``window_masks``) so nothing crosses a tower or pixel boundary.
-    Inductor vectorizes this one-dimensional form.  Equal to ``shifted_sum`` bit for bit (the same terms added in
-    the same order)."""
-    reach = (masks.shape[0] - 1) // 2
-    length = flat.shape[0]
-    padded = F.pad(flat, (before, after))
-    out = None
-    for d in range(-before, after + 1):
-        term = padded[before + d:before + d + length]
-        if d:
-            term = (term.view(-1, channels) * masks[reach + d].to(flat.dtype)).view(-1)
-        out = term if out is None else out + term
-    return out
-
-
-def use_flat_window(t: torch.Tensor, groups: int) -> bool:
-    """Whether the flat form is the faster compiled one for ``t`` (channels_last, few channels a tower)."""
-    return (t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last)
-            and t.shape[1] // groups <= FLAT_WINDOW_MAX_CHANNELS)
-
-
-def to_flat(t: torch.Tensor) -> torch.Tensor:
-    """A channels_last (N, C, H, W) tensor's memory as a 1-D view (N, H, W, C order)."""
-    return t.permute(0, 2, 3, 1).reshape(-1)
-
-
-def from_flat(flat: torch.Tensor, shape) -> torch.Tensor:
-    """``to_flat``'s inverse: the (N, C, H, W) channels_last view of ``flat``."""
+def from_towers(t: torch.Tensor, shape) -> torch.Tensor:
+    """``to_towers``'s inverse: the (N, C, H, W) channels_last view of a (N * H * W, towers, C / towers) tensor."""
     n, ch, h, w = shape
-    return flat.view(n, h, w, ch).permute(0, 3, 1, 2)
+    return t.reshape(n, h, w, ch).permute(0, 3, 1, 2)
+
+
+def padded_window_sum(p: torch.Tensor, before: int, after: int) -> torch.Tensor:
+    """``shifted_sum`` on a ``to_towers`` tensor whose last dimension is already zero-padded by (before, after)
+    (``F.pad``, outside ``torch.compile``): the window is then ``before + after + 1`` plain slices, which inductor
+    compiles to one vectorized pass with affine loads.  Padding inside the compiled graph instead fuses the pad into
+    every load as a bounds check (a masked load per window term); the flat form with 0/1 tower masks this replaces
+    paid that too (conv1's forward, batch 64, bf16: 12.9 -> 5.7 ms with the eager pad included).  Equal to
+    ``shifted_sum`` bit for bit (the same terms added in the same order)."""
+    c = p.shape[-1] - before - after
+    out = p[..., 0:c]
+    for d in range(1, before + after + 1):
+        out = out + p[..., d:d + c]
+    return out
 
 
 def lrn_shifted(a: torch.Tensor, size: int, scale: float, beta: float, k: float, groups: int = 1) -> torch.Tensor:

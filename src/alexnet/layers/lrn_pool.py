@@ -12,7 +12,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from .formula import check_groups
-from .kernels import compiled_backward, dispatch, eager_backward, eager_forward, kernel, no_autocast, shape_key
+from .kernels import compiled_backward, compiled_forward, dispatch, eager_backward, eager_forward, shape_key
 from .lrn import LocalResponseNorm, exporting
 
 
@@ -39,8 +39,7 @@ class _LRNMaxPoolFunction(torch.autograd.Function):
                 k: float):
         params = (groups, size, scale, beta, k)
         if compiled:
-            with no_autocast(a.device):
-                b = kernel("forward")(a, *params)
+            b = compiled_forward(a, params)
         else:
             b = eager_forward(a, m, *params)
         out, idx = torch.ops.aten.max_pool2d_with_indices(b, *pool_args)
