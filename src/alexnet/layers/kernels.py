@@ -11,7 +11,7 @@ recomputes the window sum in backward, so it adds no activation memory.  Two bac
               passes -- with the window as shifted loads, so each is one pass over memory.  Channels_last maps
               go in as one row per pixel, each tower's channels zero-padded by an eager ``F.pad`` first
               (``formula.padded_window_sum``), so inductor vectorizes plain affine loads (conv1's forward, batch
-              64, bf16: 33 ms in the 5-D form, 13 with tower masks, 5.7 now; its backward 78 -> 49 -> 18 ms).
+              64, bf16: 33 ms in the 5-D form, 13 with tower masks, 6.7 now; its backward 78 -> 50 -> 18 ms).
               Measured ~3x faster than ``eager`` on an AVX2 CPU for conv1-sized maps; costs a compile (~10-20 s
               per shape, cached on disk by inductor).
 ``auto``      (default) ``compiled`` for large contiguous CPU tensors (>= COMPILE_MIN_NUMEL elements), where
