@@ -223,7 +223,10 @@ def test_sigkill_during_training_then_resume_run_dir_continues_from_the_newest_s
         if proc.poll() is None:
             proc.kill()
     step = load_checkpoint(out / "last.pt").step
-    assert step >= 5 and load_checkpoint(out / "best.pt").step < step
+    # usually mid-epoch (best.pt older); a kill that lands just after an epoch's end finds both at the same step, and
+    # a tie resumes from last.pt too.  The mid-epoch case is pinned without timing by
+    # test_resume_run_folder_takes_the_newest_state_and_says_which.
+    assert step >= 5 and load_checkpoint(out / "best.pt").step <= step
     r = subprocess.run([sys.executable, *flags, "--epochs", str(step // 3 + 2), "--resume", str(out)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
