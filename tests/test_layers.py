@@ -207,6 +207,31 @@ def test_lrn_backend_switch_and_auto_stays_eager_for_small_maps():
         layers.set_lrn_backend(prev)
 
 
+@pytest.mark.slow
+def test_auto_compiles_smaller_maps_in_training_than_in_inference(monkeypatch):
+    """A training step (input requiring grad) compiles from COMPILE_MIN_NUMEL elements, an inference call only from
+    COMPILE_MIN_NUMEL_INFERENCE: the same map, between the two, is compiled in the one and not the other."""
+    from alexnet import layers
+    from alexnet.layers import kernels
+
+    monkeypatch.setattr(kernels, "COMPILE_MIN_NUMEL", 500)
+    monkeypatch.setattr(kernels, "COMPILE_MIN_NUMEL_INFERENCE", 5000)
+    a = (torch.randn(3, 12, 5, 6) * 30).relu()                     # 1,080 elements: between the two
+    norm = LocalResponseNorm(groups=2)
+    prev = layers.set_lrn_backend("auto")
+    try:
+        before = layers.compiled_shapes()
+        with torch.no_grad():
+            norm(a)
+        assert layers.compiled_shapes() == before
+        norm(a.requires_grad_()).sum().backward()
+        if layers.compile_failure() is not None:
+            pytest.skip(f"torch.compile unavailable here: {layers.compile_failure()}")
+        assert len(layers.compiled_shapes() - before) == 1
+    finally:
+        layers.set_lrn_backend(prev)
+
+
 @pytest.mark.parametrize("before,after,groups", [(2, 2, 2), (1, 2, 1), (2, 1, 3), (0, 3, 2)])
 def test_padded_window_sum_equals_shifted_sum_bit_for_bit(before, after, groups):
     import torch.nn.functional as F

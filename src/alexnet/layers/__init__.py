@@ -35,6 +35,7 @@ from .formula import (
 from .kernels import (
                       COMPILE_MAX_SHAPES,
                       COMPILE_MIN_NUMEL,
+                      COMPILE_MIN_NUMEL_INFERENCE,
                       compile_failure,
                       compiled_shapes,
                       get_lrn_backend,
@@ -44,7 +45,7 @@ from .lrn import LocalResponseNorm
 from .lrn_pool import lrn_max_pool2d
 
 __all__ = ["LRN_SIZE", "LRN_ALPHA", "LRN_BETA", "LRN_K", "LRN_CONVENTION_TABLE", "LRNConvention", "LRN_BACKENDS",
-           "COMPILE_MIN_NUMEL", "COMPILE_MAX_SHAPES",
+           "COMPILE_MIN_NUMEL", "COMPILE_MIN_NUMEL_INFERENCE", "COMPILE_MAX_SHAPES",
            "LocalResponseNorm", "SpatialResponseNorm", "lrn_max_pool2d", "lrn_reference", "lrn_functional",
            "lrn_shifted", "lrn_window_matrix", "set_lrn_backend", "get_lrn_backend", "compiled_shapes",
            "compile_failure", "make_activation", "make_max_pool", "make_avg_pool"]

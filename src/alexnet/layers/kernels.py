@@ -14,7 +14,8 @@ recomputes the window sum in backward, so it adds no activation memory.  Two bac
               64, bf16: 33 ms in the 5-D form, 13 with tower masks, 6.7 now; its backward 78 -> 50 -> 18 ms).
               Measured ~3x faster than ``eager`` on an AVX2 CPU for conv1-sized maps; costs a compile (~10-20 s
               per shape, cached on disk by inductor).
-``auto``      (default) ``compiled`` for large CPU maps (>= COMPILE_MIN_NUMEL elements), where
+``auto``      (default) ``compiled`` for large CPU maps (>= COMPILE_MIN_NUMEL elements in training,
+              COMPILE_MIN_NUMEL_INFERENCE in inference), where
               it was measured to pay, else ``eager``; if compiling fails once, ``eager`` from then on.
 
 Choose with ``set_lrn_backend(name)`` or the environment variable ``ALEXNET_LRN_BACKEND``.
@@ -42,12 +43,15 @@ from .formula import (
     to_towers,
 )
 
-# "auto" compiles only maps at least this large (conv1's of >= 4 224-px or >= 12 128-px images).  The compiled
-# kernels are 3-6x faster than eager's down to 0.4M elements (2-core AMD EPYC, forward + backward, bf16
-# channels_last and fp32 NCHW; e.g. 32 x 96 x 31 x 31: 15.6 -> 4.2 ms), and a new shape costs ~2.3 s of compile
-# (0.2 s from inductor's disk cache): at 1M elements that is repaid after a few hundred steps.  The demo's maps
-# (3.0M and 1.8M) train 20% faster than with the earlier threshold, 1 << 22.  Tiny maps (tests, toy runs) stay eager.
+# "auto" compiles a training step's LRN (input requiring grad) from this many elements (conv1's maps of >= 4
+# 224-px or >= 12 128-px images).  The compiled kernels are 3-6x faster than eager's down to 0.4M elements (2-core
+# AMD EPYC, forward + backward, bf16 channels_last and fp32 NCHW; e.g. 32 x 96 x 31 x 31: 15.6 -> 4.2 ms), and a new
+# shape costs ~2.3 s of compile (0.2 s from inductor's disk cache): a training run repays that within a few hundred
+# steps; the demo's maps (3.0M, 1.8M) train 20% faster than under the earlier single threshold, 1 << 22.
 COMPILE_MIN_NUMEL = 1 << 20
+# ... and an inference call's from this many: a forward alone gains less, and one-off commands (`features` of 500
+# images at 128 px) spent longer compiling than computing.  Tiny maps (tests, toy runs) stay eager either way.
+COMPILE_MIN_NUMEL_INFERENCE = 1 << 22
 # Distinct (shape, dtype, layout, parameters) keys compiled before "auto" stops compiling new ones.
 COMPILE_MAX_SHAPES = 16
 # Below this many elements (or in float64, whose batched GEMM is pathologically slow on CPUs: 25 ms for 9 x 9
@@ -280,7 +284,9 @@ def _use_compiled(x: torch.Tensor, key: tuple) -> bool:
         return False
     if backend == "compiled":
         return True
-    if x.device.type != "cpu" or x.numel() < COMPILE_MIN_NUMEL or x.dtype == torch.float16:
+    training = torch.is_grad_enabled() and x.requires_grad
+    min_numel = COMPILE_MIN_NUMEL if training else COMPILE_MIN_NUMEL_INFERENCE
+    if x.device.type != "cpu" or x.numel() < min_numel or x.dtype == torch.float16:
         return False
     return key in _compiled_keys or len(_compiled_keys) < COMPILE_MAX_SHAPES
 
