@@ -199,6 +199,14 @@ def test_resume_falls_back_to_best_when_last_is_unreadable(tiny_data, tmp_path, 
         train(tiny_cfg(tiny_data, tmp_path / "k"), resume=tmp_path / "k", printer=lambda s: None)
 
 
+def _saved_steps(out):
+    """(last.pt's step, best.pt's step), or None while either is missing or being replaced."""
+    try:
+        return load_checkpoint(out / "last.pt").step, load_checkpoint(out / "best.pt").step
+    except (CheckpointError, FileNotFoundError):
+        return None
+
+
 def test_sigkill_during_training_then_resume_run_dir_continues_from_the_newest_state(tiny_data, tmp_path):
     """kill -9 a CLI training run that checkpoints every step, then `--resume RUN_DIR`: it continues from last.pt's
     step (not best.pt's), and the killed writer's temporaries are swept."""
@@ -211,11 +219,15 @@ def test_sigkill_during_training_then_resume_run_dir_continues_from_the_newest_s
     try:
         deadline = time.time() + 120
         while time.time() < deadline:
-            try:
-                if load_checkpoint(out / "last.pt").step >= 5:
+            steps = _saved_steps(out)
+            if steps and steps[0] >= 5:
+                # frozen, the run cannot save between this look and the kill; at an epoch's end best.pt is at
+                # last.pt's step, so let it go on into the next epoch and look again
+                os.kill(proc.pid, signal.SIGSTOP)
+                steps = _saved_steps(out)
+                if steps and steps[1] < steps[0]:
                     break
-            except (CheckpointError, FileNotFoundError):
-                pass
+                os.kill(proc.pid, signal.SIGCONT)
             time.sleep(0.05)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
@@ -223,10 +235,7 @@ def test_sigkill_during_training_then_resume_run_dir_continues_from_the_newest_s
         if proc.poll() is None:
             proc.kill()
     step = load_checkpoint(out / "last.pt").step
-    # usually mid-epoch (best.pt older); a kill that lands just after an epoch's end finds both at the same step, and
-    # a tie resumes from last.pt too.  The mid-epoch case is pinned without timing by
-    # test_resume_run_folder_takes_the_newest_state_and_says_which.
-    assert step >= 5 and load_checkpoint(out / "best.pt").step <= step
+    assert step >= 5 and load_checkpoint(out / "best.pt").step < step
     r = subprocess.run([sys.executable, *flags, "--epochs", str(step // 3 + 2), "--resume", str(out)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
