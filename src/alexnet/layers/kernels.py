@@ -12,8 +12,8 @@ recomputes the window sum in backward, so it adds no activation memory.  Two bac
               go in as one row per pixel, each tower's channels zero-padded by an eager ``F.pad`` first
               (``formula.padded_window_sum``), so inductor vectorizes plain affine loads (conv1's forward, batch
               64, bf16: 33 ms in the 5-D form, 13 with tower masks, 6.7 now; its backward 78 -> 50 -> 18 ms).
-              Measured ~3x faster than ``eager`` on an AVX2 CPU for conv1-sized maps; costs a compile (~10-20 s
-              per shape, cached on disk by inductor).
+              Measured ~3x faster than ``eager`` on an AVX2 CPU for conv1-sized maps, 3-6x on the AVX512-BF16
+              EPYC; costs a compile (~2-10 s per shape, cached on disk by inductor).
 ``auto``      (default) ``compiled`` for large CPU maps (>= COMPILE_MIN_NUMEL elements in training,
               COMPILE_MIN_NUMEL_INFERENCE in inference), where
               it was measured to pay, else ``eager``; if compiling fails once, ``eager`` from then on.
@@ -209,7 +209,7 @@ _KERNEL_FUNCTIONS = {"forward": _k_forward, "backward_t": _k_backward_t, "backwa
 
 
 def kernel(name: str):
-    """The ``torch.compile``d kernel ``name`` (forward, backward_t, backward_grad, backward_grad_inplace)."""
+    """The ``torch.compile``d kernel ``name`` (a key of ``_KERNEL_FUNCTIONS``)."""
     if name not in _kernels:
         import torch._dynamo
 
@@ -236,11 +236,12 @@ def _padded_towers(a: torch.Tensor, params: tuple) -> torch.Tensor:
 
 
 def _transposed_pad_buffer(g: torch.Tensor, size: int) -> torch.Tensor:
-    """An uninitialised float32 towers buffer like ``g``, padded for the window's transpose, its pads zeroed."""
-    after, before = (size - 1) // 2, size // 2
+    """An uninitialised float32 towers buffer like ``g``, padded for the window's transpose (``after`` zeros on
+    the left, ``before`` on the right, as ``_k_backward_t_into`` and ``_k_backward_grad`` read it), pads zeroed."""
+    left, right = (size - 1) // 2, size // 2
     out = g.new_empty((*g.shape[:-1], g.shape[-1] + size - 1), dtype=torch.float32)
-    out[..., :after].zero_()
-    out[..., out.shape[-1] - before:].zero_()
+    out[..., :left].zero_()
+    out[..., out.shape[-1] - right:].zero_()
     return out
 
 
